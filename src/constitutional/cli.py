@@ -1,0 +1,148 @@
+"""Command line: one subcommand per stage; each calls that stage's ``main(cfg)``.
+
+Every command that takes a config accepts ``--section.key=value`` overrides,
+e.g. ``constitutional run demo.yaml --sl_cai.rounds=2 --name=try2``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .config import commented_yaml, load_config
+from .errors import ConstitutionalError
+from .ui import console, summary, table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Align open-weight language models to a written constitution, and measure what that buys.")
+constitution_app = typer.Typer(no_args_is_help=True, help="List, show and validate constitutions.")
+app.add_typer(constitution_app, name="constitution")
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def friendly(fn):
+    """Print user errors as one clear message and exit 2, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ConstitutionalError as e:
+            console.print("[bold red]error:[/] ", end="")
+            console.print(e.render(), markup=False, highlight=False)
+            raise typer.Exit(2)
+
+    return wrapper
+
+
+def _run_stage(stage: str, config: Optional[Path], args: list[str]) -> dict:
+    cfg = load_config(config, args)
+    return importlib.import_module(f"constitutional.stages.{stage}").main(cfg)
+
+
+@app.command(context_settings=EXTRA)
+@friendly
+def run(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config (default: the demo)")):
+    """Run the stages listed in the config's `stages`, in order."""
+    cfg = load_config(config, ctx.args)
+    t0, rows = time.time(), []
+    for stage in cfg.stages:
+        console.rule(f"[bold]{stage}")
+        s0 = time.time()
+        importlib.import_module(f"constitutional.stages.{stage}").main(cfg)
+        rows.append((stage, f"{time.time() - s0:.0f}s"))
+    console.rule()
+    table(f"run '{cfg.name}' finished in {time.time() - t0:.0f}s", ["stage", "time"], rows)
+    console.print(f"run directory: [bold]{cfg.run_dir}[/]")
+
+
+@app.command("sl-cai", context_settings=EXTRA)
+@friendly
+def sl_cai(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
+    """SL-CAI: responses, critiques and revisions against sampled principles."""
+    _run_stage("sl_cai", config, ctx.args)
+
+
+@app.command(context_settings=EXTRA)
+@friendly
+def sft(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
+    """Supervised fine-tuning on the run's SL-CAI revisions plus helpful answers."""
+    _run_stage("sft", config, ctx.args)
+
+
+@app.command(context_settings=EXTRA)
+@friendly
+def generate(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
+    """Answer a prompt set with any model (--model=SPEC --generate.prompts=FILE)."""
+    _run_stage("generate", config, ctx.args)
+
+
+@app.command(context_settings=EXTRA)
+@friendly
+def compare(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
+    """Before/after table of the base and tuned model on held-out prompts."""
+    _run_stage("compare", config, ctx.args)
+
+
+@app.command()
+@friendly
+def init(directory: Path = typer.Argument(Path("."), help="where to write config.yaml and constitution.yaml")):
+    """Write a starter config (every setting, with its help) and a constitution to edit."""
+    from .constitution import resolve
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (("config.yaml", commented_yaml() + "\n"),
+                       ("constitution.yaml", resolve("custom-example").read_text(encoding="utf-8"))):
+        path = directory / name
+        if path.exists():
+            raise ConstitutionalError("already exists; not overwriting", file=path, hint="move it or pick another directory")
+        path.write_text(text, encoding="utf-8")
+        written.append(str(path))
+    console.print("wrote " + ", ".join(written))
+    console.print(f"next: set sl_cai.constitution to {directory / 'constitution.yaml'} in the config, then "
+                  f"`constitutional run {directory / 'config.yaml'}`")
+
+
+@constitution_app.command("list")
+@friendly
+def constitution_list():
+    """The packaged constitutions."""
+    from .constitution import load_constitution, packaged_names
+
+    rows = []
+    for name in packaged_names():
+        c = load_constitution(name)
+        rows.append((name, len(c.principles), ", ".join(f"{k} {v}" for k, v in c.sources().items()), c.description))
+    table("packaged constitutions", ["name", "principles", "sources", "description"], rows)
+
+
+@constitution_app.command("show")
+@friendly
+def constitution_show(name: str = typer.Argument(..., help="packaged name or path")):
+    """Every principle of a constitution."""
+    from .constitution import load_constitution
+
+    c = load_constitution(name)
+    table(f"{c.name}: {c.description}", ["id", "source", "critique", "revision", "comparison"],
+          [(p.id, p.source, p.critique, p.revision, p.comparison) for p in c.principles], show_lines=True)
+
+
+@constitution_app.command("validate")
+@friendly
+def constitution_validate(path: str = typer.Argument(..., help="packaged name or path to a YAML file")):
+    """Check a constitution file; prints the first problem with its line."""
+    from .constitution import load_constitution
+
+    c = load_constitution(path)
+    summary(f"{path} is valid", {"name": c.name, "principles": len(c.principles), **c.sources()})
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(sys.argv[1:])

@@ -1,0 +1,174 @@
+"""Configuration: one pydantic model per stage, nested in ``RunConfig``.
+
+Each setting is defined once, here, with its default and a one-line help
+(``description``). A YAML file sets any of them; ``--section.key=value``
+overrides on the command line win over the file. ``constitutional init``
+writes the whole tree with the help as comments, which doubles as the
+reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConstitutionalError
+from .yamlio import line_of, load_yaml
+
+STAGES = ("sl_cai", "sft", "compare", "generate")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SLCAIConfig(Section):
+    constitution: str = Field("cai-2022", description="packaged constitution name or path to a YAML file")
+    prompts: str = Field("redteam", description="red-team prompt set: packaged name or file path")
+    split: str | None = Field("train", description="which split of the prompt set to use (null: all records)")
+    limit: int | None = Field(96, ge=1, description="use at most this many prompts (null: all)")
+    rounds: int = Field(1, ge=1, le=8, description="critique/revision rounds per prompt")
+    fewshot: str = Field("fewshot", description="few-shot demonstrations: packaged name or JSONL path")
+    num_fewshot: int = Field(2, ge=0, le=8, description="demonstrations prepended to each critique and revision")
+    response_tokens: int = Field(128, ge=8, description="max new tokens of the initial response")
+    critique_tokens: int = Field(96, ge=8, description="max new tokens of a critique")
+    revision_tokens: int = Field(128, ge=8, description="max new tokens of a revision")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature of every call (0 = greedy)")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
+    repetition_penalty: float = Field(1.1, ge=1, description="local backends: discourages the looping lists small critics write")
+
+
+class SFTConfig(Section):
+    revisions: Literal["final", "all"] = Field("final", description="train on the final revision only, or on every round's")
+    drop_flagged: bool = Field(True, description="skip revisions the quality checks flagged (copies, critiques, empty)")
+    helpful_prompts: str = Field("helpful", description="helpful prompt set mixed in (responses from the base model)")
+    helpful_ratio: float = Field(0.5, ge=0, description="helpful examples per harmlessness example")
+    helpful_tokens: int = Field(160, ge=8, description="max new tokens of a helpful response")
+    epochs: float = Field(2.0, gt=0, description="training epochs")
+    learning_rate: float = Field(2e-5, gt=0, description="peak learning rate (LoRA wants ~10x more)")
+    batch_size: int = Field(4, ge=1, description="per-device batch size")
+    grad_accum: int = Field(2, ge=1, description="gradient accumulation steps")
+    max_length: int = Field(384, ge=32, description="truncate examples to this many tokens")
+    bf16: bool = Field(True, description="bf16 autocast: ~2.4x faster training on this CPU class")
+    gradient_checkpointing: bool = Field(False, description="trade speed for memory (off: a 135M model fits easily)")
+    lora: bool = Field(False, description="train LoRA adapters instead of all weights (merged into the saved model)")
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA alpha")
+    save_steps: int = Field(25, ge=1, description="checkpoint every N optimizer steps (a killed run resumes from it)")
+
+
+class CompareConfig(Section):
+    redteam_prompts: str = Field("redteam", description="held-out harmful prompts (eval split)")
+    helpful_prompts: str = Field("helpful", description="held-out helpful prompts (eval split)")
+    per_set: int = Field(4, ge=1, description="prompts shown from each set")
+    max_new_tokens: int = Field(96, ge=8, description="max new tokens per answer (greedy)")
+    after: str | None = Field(None, description="model spec after tuning (null: this run's SFT checkpoint)")
+
+
+class GenerateConfig(Section):
+    prompts: str = Field("redteam", description="prompt set: packaged name or file path")
+    split: str | None = Field("eval", description="split to use (null: all records)")
+    limit: int | None = Field(8, ge=1, description="at most this many prompts")
+    max_new_tokens: int = Field(128, ge=1, description="max new tokens")
+    temperature: float = Field(0.0, ge=0, description="0 = greedy")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
+
+
+class RunConfig(Section):
+    name: str = Field("demo", description="run name: outputs go to <runs_dir>/<name>")
+    runs_dir: str = Field("runs", description="parent directory of run directories")
+    model: str = Field("smollm2-135m", description="model spec: smollm2-135m, hf:/path or openai:http://host:port/v1#model")
+    dtype: str = Field("auto", description="generation dtype for local models: auto (bf16), float32, bfloat16")
+    batch_size: int = Field(32, ge=1, description="generation batch size (local) / chunk size (endpoints)")
+    concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")
+    seed: int = Field(0, description="seed for sampling principles, few-shot demos, data and generation")
+    trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")
+    stages: list[Literal[STAGES]] = Field(["sl_cai", "sft", "compare"], description="stages `constitutional run` chains")  # type: ignore[valid-type]
+    sl_cai: SLCAIConfig = Field(default_factory=SLCAIConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+
+def _set_dotted(data: dict, dotted: str, value) -> None:
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConstitutionalError(f"'{k}' is not a section", field=dotted)
+    node[keys[-1]] = value
+
+
+def parse_overrides(args: list[str]) -> dict[str, object]:
+    """``["--sl_cai.rounds=2", "--name", "x"] -> {"sl_cai.rounds": 2, "name": "x"}``;
+    values are parsed as YAML scalars (``null``, ``true``, ``3``, ``[a, b]``)."""
+    out: dict[str, object] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise ConstitutionalError(f"unexpected argument '{arg}'", hint="overrides look like --section.key=value")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args):
+                raise ConstitutionalError(f"override '{arg}' has no value", hint="write --key=value")
+            i += 1
+            value = args[i]
+        out[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else ""
+        i += 1
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> RunConfig:
+    data, lines, source = {}, {}, "<defaults>"
+    if path is not None:
+        data, lines = load_yaml(path)
+        source = str(path)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConstitutionalError("a config must be a YAML mapping", file=path, line=1)
+    ov = overrides if isinstance(overrides, dict) else parse_overrides(overrides or [])
+    for k, v in ov.items():
+        _set_dotted(data, k, v)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        dotted = ".".join(str(p) for p in err["loc"])
+        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        hint = "see `constitutional init` for every setting with its help" if err["type"] == "extra_forbidden" \
+            else f"got {err.get('input')!r}"
+        over = next((k for k in ov if dotted == k or dotted.startswith(k + ".")), None)
+        if over is not None:
+            raise ConstitutionalError(msg, file="command line", field=f"--{over}", hint=hint) from None
+        raise ConstitutionalError(msg, file=source, line=line_of(lines, err["loc"]), field=dotted, hint=hint) from None
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def commented_yaml(model: type[BaseModel] = RunConfig, indent: int = 0) -> str:
+    """The default config, each setting preceded by its help as a comment."""
+    lines: list[str] = []
+    pad = " " * indent
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            lines.append(f"{pad}{name}:")
+            lines.append(commented_yaml(ann, indent + 2))
+            continue
+        default = f.get_default(call_default_factory=True)
+        if f.description:
+            lines.append(f"{pad}# {f.description}")
+        lines.append(pad + yaml.safe_dump({name: default}, default_flow_style=None).strip())
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""Constitutions: a named, validated list of principles, and seeded sampling.
+
+A principle carries the three texts the method needs:
+- ``critique``: the critique request of SL-CAI (Bai et al. 2022, sec. 3.1);
+- ``revision``: the matching revision request;
+- ``comparison``: the multiple-choice question of RL-CAI feedback (sec. 4.1).
+
+The file format is YAML, tagged ``schema: constitutional.constitution/1``.
+Packaged sets live in ``constitutional/constitutions`` and are addressed by
+name (``cai-2022``); anything else is a path.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConstitutionalError
+from .yamlio import line_of, load_yaml, pydantic_error
+
+SCHEMA = "constitutional.constitution/1"
+SOURCES = ("human-rights", "terms-of-service", "non-western", "sparrow-rules", "lab-research", "custom")
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class Principle(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="unique kebab-case slug")
+    source: Literal[SOURCES] = Field(description="where the principle comes from")  # type: ignore[valid-type]
+    critique: str = Field(min_length=10, description="critique request (SL-CAI)")
+    revision: str = Field(min_length=10, description="revision request (SL-CAI)")
+    comparison: str = Field(min_length=10, description="comparison question (RL-CAI feedback)")
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError("must be a kebab-case slug such as 'harmful-content'")
+        return v
+
+
+class Constitution(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_: Literal[SCHEMA] = Field(alias="schema")  # type: ignore[valid-type]
+    name: str
+    description: str = ""
+    principles: list[Principle] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Constitution":
+        seen: set[str] = set()
+        for i, p in enumerate(self.principles):
+            if p.id in seen:
+                raise ValueError(f"duplicate principle id '{p.id}' (principle {i})")
+            seen.add(p.id)
+        return self
+
+    @cached_property
+    def by_id(self) -> dict[str, Principle]:
+        return {p.id: p for p in self.principles}
+
+    def sample(self, rng: random.Random) -> Principle:
+        """One principle, uniformly. Callers pass an rng seeded per (prompt, round),
+        so each critique round draws independently and reruns draw the same."""
+        return rng.choice(self.principles)
+
+    def sources(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in self.principles:
+            out[p.source] = out.get(p.source, 0) + 1
+        return out
+
+
+def packaged_names() -> list[str]:
+    root = resources.files("constitutional") / "constitutions"
+    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A packaged constitution name, or a path to a YAML file."""
+    s = str(name_or_path)
+    if s in packaged_names():
+        return Path(str(resources.files("constitutional") / "constitutions" / f"{s}.yaml"))
+    path = Path(s)
+    if not path.is_file():
+        raise ConstitutionalError(
+            f"no constitution named '{s}'",
+            hint=f"use a packaged one ({', '.join(packaged_names())}) or a path to a YAML file",
+        )
+    return path
+
+
+def load_constitution(name_or_path: str | Path) -> Constitution:
+    path = resolve(name_or_path)
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConstitutionalError("a constitution must be a YAML mapping", file=path, line=1,
+                                  hint="start from `constitutional init` or a packaged constitution")
+    if data.get("schema") != SCHEMA:
+        raise ConstitutionalError(
+            f"unknown schema {data.get('schema')!r}", file=path, line=line_of(lines, ("schema",)), field="schema",
+            hint=f"the first line should be 'schema: {SCHEMA}'",
+        )
+    seen: dict[str, int] = {}
+    for i, p in enumerate(data.get("principles") or []):
+        pid = p.get("id") if isinstance(p, dict) else None
+        if pid in seen:
+            raise ConstitutionalError(
+                f"duplicate principle id '{pid}' (first used by principle {seen[pid]})", file=path,
+                line=line_of(lines, ("principles", i, "id")), field=f"principles.{i}.id",
+                hint="give each principle its own id",
+            )
+        seen[pid] = i
+    try:
+        return Constitution.model_validate(data)
+    except ValidationError as e:
+        raise pydantic_error(e, path, lines) from None

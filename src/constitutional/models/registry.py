@@ -1,0 +1,84 @@
+"""Model specs: one string picks the backend.
+
+| spec | backend |
+|---|---|
+| ``smollm2-135m`` | the embedded SmolLM2-135M-Instruct (transformers) |
+| ``hf:/path/to/dir`` or an existing directory | a local transformers checkpoint |
+| ``openai:http://host:port/v1#model-name`` | any OpenAI-compatible endpoint |
+
+Loaded generators are memoized per process: a pipeline that uses the same
+model in several stages loads it once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConstitutionalError
+from .base import Generator
+
+EMBEDDED = {"smollm2-135m", "smollm2-135m-instruct", "embedded"}
+_LOADED: dict[tuple, Generator] = {}
+
+
+def parse_spec(spec: str) -> tuple[str, str, str]:
+    """``spec -> (backend, location, model)``.
+    ``"openai:http://h:1/v1#m" -> ("openai", "http://h:1/v1", "m")``"""
+    if spec in EMBEDDED:
+        return "embedded", "", "smollm2-135m"
+    if spec.startswith("hf:"):
+        return "hf", spec[3:], ""
+    if spec.startswith("openai:"):
+        url, _, model = spec[len("openai:"):].partition("#")
+        if not url.startswith(("http://", "https://")):
+            raise ConstitutionalError(f"bad endpoint spec '{spec}'", field="model",
+                                      hint="write it as openai:http://host:port/v1#model-name")
+        return "openai", url.rstrip("/"), model or "default"
+    if Path(spec).is_dir():
+        return "hf", spec, ""
+    raise ConstitutionalError(
+        f"unknown model spec '{spec}'", field="model",
+        hint="use smollm2-135m, hf:/path/to/checkpoint (the path must exist) or openai:http://host:port/v1#model",
+    )
+
+
+def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trust_remote_code: bool = False,
+                   **http_options) -> Generator:
+    backend, location, model = parse_spec(spec)
+    key = (spec, dtype, batch_size, trust_remote_code, tuple(sorted(http_options.items())))
+    if key in _LOADED:
+        return _LOADED[key]
+    if backend == "openai":
+        from .http import OpenAIGenerator
+
+        gen: Generator = OpenAIGenerator(location, model, **http_options)
+    else:
+        from .hf import TransformersGenerator
+
+        if backend == "embedded":
+            from .embedded import converted_dir
+
+            path, name = converted_dir(), "smollm2-135m"
+        else:
+            path, name = Path(location), f"hf:{location}"
+        gen = TransformersGenerator(path, name=name, dtype=dtype, batch_size=batch_size,
+                                    trust_remote_code=trust_remote_code)
+    _LOADED[key] = gen
+    return gen
+
+
+def local_path(spec: str) -> Path:
+    """The checkpoint directory behind a local spec (what trainers load)."""
+    backend, location, _ = parse_spec(spec)
+    if backend == "openai":
+        raise ConstitutionalError(f"'{spec}' is an endpoint; training needs local weights", field="model",
+                                  hint="use smollm2-135m or hf:/path/to/checkpoint")
+    if backend == "embedded":
+        from .embedded import converted_dir
+
+        return converted_dir()
+    path = Path(location)
+    if not (path / "config.json").is_file():
+        raise ConstitutionalError("no model here (config.json is missing)", file=path, field="model",
+                                  hint="pass a directory written by save_pretrained")
+    return path

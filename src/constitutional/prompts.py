@@ -1,0 +1,201 @@
+"""Prompt sets: packaged ones (``redteam``, ``helpful``, ``borderline``) and
+user files in JSONL, JSON, CSV, Parquet or a local HF ``datasets`` directory.
+
+A record needs one of these fields (first found wins):
+- ``messages``: an OpenAI-style conversation; the prompt is everything up to
+  and including the last user turn;
+- ``chosen``: an hh-rlhf transcript (``\\n\\nHuman: ...\\n\\nAssistant: ...``);
+  the prompt is the conversation before the final assistant turn;
+- ``prompt`` / ``question`` / ``instruction``: a single user turn.
+Optional: ``id``, ``category``, ``split`` (``train`` or ``eval``).
+
+Packaged sets carry fixed, disjoint train/eval splits: stages that tune read
+``train``, evaluation reads ``eval``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import ConstitutionalError
+
+PACKAGED = ("redteam", "helpful", "borderline")
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    id: str
+    messages: tuple[Message, ...]  # ends with a user turn
+    category: str = ""
+    split: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def prompt(self) -> str:
+        """The last user turn."""
+        return self.messages[-1]["content"]
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One few-shot critique/revision demonstration."""
+
+    id: str
+    prompt: str
+    response: str
+    critique_request: str
+    critique: str
+    revision_request: str
+    revision: str
+
+
+def packaged_path(name: str) -> Path:
+    return Path(str(resources.files("constitutional") / "data" / f"{name}.jsonl"))
+
+
+_HH_TURN = re.compile(r"\n\n(Human|Assistant): ")
+
+
+def parse_hh(text: str) -> list[Message]:
+    """hh-rlhf transcript -> messages. ``"\\n\\nHuman: hi\\n\\nAssistant: yo"`` ->
+    ``[{user: hi}, {assistant: yo}]``."""
+    if not text.startswith("\n\n"):
+        text = "\n\n" + text.lstrip("\n")
+    parts = _HH_TURN.split(text)
+    msgs = []
+    for role, content in zip(parts[1::2], parts[2::2]):
+        msgs.append({"role": "user" if role == "Human" else "assistant", "content": content.strip()})
+    return msgs
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line or row number, record) pairs. Line numbers are 1-based file lines
+    for JSONL and CSV (header is line 1), record indices for the rest."""
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        try:
+            from datasets import load_from_disk
+
+            ds = load_from_disk(str(path))
+        except Exception as e:  # noqa: BLE001 - datasets raises many types here
+            raise ConstitutionalError(f"not a datasets directory: {e}", file=path,
+                                      hint="save it with Dataset.save_to_disk, or pass a .jsonl/.csv/.parquet file")
+        if hasattr(ds, "keys"):  # DatasetDict: take train, else the first split
+            ds = ds["train"] if "train" in ds else ds[next(iter(ds.keys()))]
+        for i, row in enumerate(ds):
+            yield i, row
+    elif suffix == ".jsonl":
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ConstitutionalError(f"not valid JSON ({e.msg})", file=path, line=n,
+                                              hint="each line must be one JSON object") from None
+                if not isinstance(row, dict):
+                    raise ConstitutionalError("a line must be a JSON object", file=path, line=n)
+                yield n, row
+    elif suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            raise ConstitutionalError("a .json prompt file must hold a list of objects", file=path)
+        yield from enumerate(data)
+    elif suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as f:
+            for n, row in enumerate(csv.DictReader(f), 2):
+                yield n, row
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for i, row in enumerate(pq.read_table(path).to_pylist()):
+            yield i, row
+    else:
+        raise ConstitutionalError(f"unsupported prompt file type '{suffix}'", file=path,
+                                  hint="use .jsonl, .json, .csv, .parquet or a datasets directory")
+
+
+def _messages(row: dict, path: Path, n: int) -> tuple[Message, ...]:
+    where = dict(file=path, line=n)
+    if row.get("messages") is not None:
+        msgs = row["messages"]
+        if isinstance(msgs, str):
+            msgs = json.loads(msgs)
+        if not isinstance(msgs, list) or not all(isinstance(m, dict) and "role" in m and "content" in m for m in msgs):
+            raise ConstitutionalError("must be a list of {role, content} objects", field="messages", **where)
+        last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=None)
+        if last_user is None:
+            raise ConstitutionalError("has no user turn", field="messages", **where)
+        return tuple({"role": m["role"], "content": str(m["content"])} for m in msgs[: last_user + 1])
+    if row.get("chosen") is not None and isinstance(row["chosen"], str):
+        msgs = parse_hh(row["chosen"])
+        if not msgs or msgs[0]["role"] != "user":
+            raise ConstitutionalError("is not an hh-rlhf transcript ('\\n\\nHuman: ...\\n\\nAssistant: ...')",
+                                      field="chosen", **where)
+        if msgs[-1]["role"] == "assistant":
+            msgs = msgs[:-1]
+        return tuple(msgs)
+    for key in ("prompt", "question", "instruction"):
+        if key in row:
+            text = row[key]
+            if not isinstance(text, str) or not text.strip():
+                raise ConstitutionalError("must be a non-empty string", field=key, **where)
+            return ({"role": "user", "content": text.strip()},)
+    raise ConstitutionalError(
+        "no prompt field", **where,
+        hint="give each record 'prompt' (a string), 'messages' (a conversation) or 'chosen' (an hh-rlhf transcript)",
+    )
+
+
+def load_prompts(source: str | Path, split: str | None = None, limit: int | None = None) -> list[PromptRecord]:
+    """Load a prompt set. ``split`` keeps records whose split matches (records
+    with no split are kept only when ``split`` is None)."""
+    path = packaged_path(str(source)) if str(source) in PACKAGED else Path(source)
+    if not path.exists():
+        raise ConstitutionalError(
+            f"prompt set '{source}' not found", hint=f"use a packaged set ({', '.join(PACKAGED)}) or a path to a file"
+        )
+    out: list[PromptRecord] = []
+    seen: set[str] = set()
+    for n, row in _rows(path):
+        if split is not None and row.get("split") != split:
+            continue
+        rid = str(row.get("id") or f"{path.stem}-{n}")
+        if rid in seen:
+            raise ConstitutionalError(f"duplicate id '{rid}'", file=path, line=n, field="id",
+                                      hint="ids must be unique within a prompt set")
+        seen.add(rid)
+        extra = {k: v for k, v in row.items() if k not in ("id", "category", "split", "messages", "prompt")}
+        out.append(PromptRecord(rid, _messages(row, path, n), str(row.get("category") or ""),
+                                str(row.get("split") or ""), extra))
+        if limit is not None and len(out) >= limit:
+            break
+    if not out:
+        raise ConstitutionalError(
+            "prompt set is empty" + (f" for split '{split}'" if split else ""), file=path,
+            hint="add records, or set the split to one the file has (records need a 'split' field to be picked by split)",
+        )
+    return out
+
+
+def load_fewshot(source: str | Path = "fewshot") -> list[Demo]:
+    path = packaged_path(str(source)) if str(source) == "fewshot" else Path(source)
+    if not path.is_file():
+        raise ConstitutionalError("few-shot file not found", file=path)
+    demos = []
+    for n, row in _rows(path):
+        for key in Demo.__dataclass_fields__:
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise ConstitutionalError("missing or empty", file=path, line=n, field=key,
+                                          hint="each demonstration needs id, prompt, response, critique_request, "
+                                               "critique, revision_request and revision")
+        demos.append(Demo(**{k: row[k].strip() for k in Demo.__dataclass_fields__}))
+    return demos

@@ -1,0 +1,173 @@
+"""Run directories, append-only record stores and the model-call cache.
+
+``runs/<name>/`` holds ``config.yaml``, ``manifest.json``, one folder per
+stage, and ``cache.sqlite`` with every model call made for the run. A killed
+stage resumes where it stopped: finished records are read back from the
+store, and the calls of unfinished ones are answered from the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .errors import ConstitutionalError
+from .models.base import Conversation, Generator, SamplingParams
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunDir:
+    root: Path
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def stage_dir(self, stage: str) -> Path:
+        d = self.root / stage
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def manifest(self) -> dict:
+        if self.manifest_path.is_file():
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        return {"schema": "constitutional.manifest/1", "created": time.time(), "stages": {}}
+
+    def mark(self, stage: str, status: str, **info: Any) -> None:
+        m = self.manifest()
+        entry = m["stages"].setdefault(stage, {})
+        entry.update(status=status, updated=time.time(), **info)
+        _atomic_write(self.manifest_path, json.dumps(m, indent=2, default=str))
+
+    def is_done(self, stage: str) -> bool:
+        return self.manifest()["stages"].get(stage, {}).get("status") == "done"
+
+    def cache(self) -> "CallCache":
+        return CallCache(self.root / "cache.sqlite")
+
+
+class RecordStore:
+    """Append-only JSONL of records tagged with a schema. One line per record,
+    flushed as written; a line cut short by a kill is dropped on open."""
+
+    def __init__(self, path: Path, schema: str):
+        self.path, self.schema = Path(path), schema
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair()
+
+    def _repair(self) -> None:
+        if not self.path.is_file():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            with self.path.open("r+b") as f:
+                f.truncate(cut)
+
+    def __iter__(self) -> Iterator[dict]:
+        if not self.path.is_file():
+            return
+        with self.path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                if rec.get("schema") != self.schema:
+                    raise ConstitutionalError(
+                        f"record has schema {rec.get('schema')!r}, expected {self.schema!r}", file=self.path, line=n,
+                        field="schema", hint="this file was written by another version or stage; use a new run name",
+                    )
+                yield rec
+
+    def ids(self) -> set[str]:
+        return {r["id"] for r in self}
+
+    def append(self, record: dict) -> None:
+        record = {"schema": self.schema, **record}
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+
+
+class CallCache:
+    """sqlite map from a call's full description (model, conversation,
+    sampling parameters, kind) to its result."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.db.commit()
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i in range(0, len(keys), 500):
+            chunk = list(keys[i : i + 500])
+            q = f"SELECT key, value FROM calls WHERE key IN ({','.join('?' * len(chunk))})"
+            out.update({k: json.loads(v) for k, v in self.db.execute(q, chunk)})
+        return out
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?)",
+                            [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()])
+        self.db.commit()
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+class CachedGenerator:
+    """A Generator that answers repeated calls from a CallCache and stores new
+    ones as soon as each batch returns. It is itself a Generator."""
+
+    def __init__(self, inner: Generator, cache: CallCache, chunk: int = 32):
+        self.inner, self.cache, self.chunk = inner, cache, chunk
+        self.name = inner.name
+        self.hits = self.misses = 0
+
+    def generate(self, conversations: Sequence[Conversation], params: SamplingParams, progress=None) -> list[str]:
+        keys = [CallCache.key("generate", self.name, list(c), params.to_dict()) for c in conversations]
+        return self._run(keys, list(conversations), lambda convs: self.inner.generate(convs, params), progress)
+
+    def option_probs(self, conversations: Sequence[Conversation], options: Sequence[str], progress=None):
+        keys = [CallCache.key("option_probs", self.name, list(c), list(options)) for c in conversations]
+        return self._run(keys, list(conversations), lambda convs: self.inner.option_probs(convs, options), progress)
+
+    def _run(self, keys, convs, call, progress):
+        found = self.cache.get_many(keys)
+        self.hits += len(found)
+        if progress is not None:
+            progress(len(found))
+        # similar lengths share a batch: less padding in local backends
+        todo = sorted((i for i, k in enumerate(keys) if k not in found),
+                      key=lambda i: sum(len(m["content"]) for m in convs[i]))
+        self.misses += len(todo)
+        for start in range(0, len(todo), self.chunk):
+            idx = todo[start : start + self.chunk]
+            results = call([convs[i] for i in idx])
+            new = {keys[i]: r for i, r in zip(idx, results)}
+            self.cache.put_many(new)
+            found.update(new)
+            if progress is not None:
+                progress(len(idx))
+        return [found[k] for k in keys]

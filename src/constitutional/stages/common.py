@@ -1,0 +1,30 @@
+"""What every stage shares: opening the run, the cached model, seeded rngs."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from ..config import RunConfig, dump_config
+from ..models import load_generator
+from ..runs import CachedGenerator, RunDir
+
+
+def open_run(cfg: RunConfig) -> RunDir:
+    run = RunDir(cfg.run_dir)
+    (run.root / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    return run
+
+
+def cached_model(cfg: RunConfig, run: RunDir, spec: str | None = None) -> CachedGenerator:
+    gen = load_generator(spec or cfg.model, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                         trust_remote_code=cfg.trust_remote_code,
+                         **({"concurrency": cfg.concurrency} if (spec or cfg.model).startswith("openai:") else {}))
+    return CachedGenerator(gen, run.cache(), chunk=cfg.batch_size)
+
+
+def rng_for(*parts) -> random.Random:
+    """An rng that depends only on ``parts`` (seed, prompt id, round, ...), so
+    draws don't shift when prompts are added, reordered or resumed."""
+    h = hashlib.sha256(repr(parts).encode()).digest()
+    return random.Random(int.from_bytes(h[:8], "big"))

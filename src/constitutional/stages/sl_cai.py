@@ -1,0 +1,191 @@
+"""SL-CAI: responses, then rounds of critique and revision against sampled
+principles (Bai et al. 2022, sec. 3).
+
+For each red-team prompt:
+1. the model answers the prompt alone (the "helpful-only" response);
+2. each round samples a principle independently (rng seeded by seed, prompt
+   id and round), shows few-shot demonstrations, asks for a critique under
+   the principle's critique request, then for a revision under its revision
+   request;
+3. the revision is cleaned of meta-text and checked (``revision_quality``).
+
+Departures from the paper, on purpose:
+- The demonstrations are chat turns (user/assistant), not a single
+  "Human:/Assistant:" transcript: the chat models we target were tuned on
+  their template, and a 135M model follows it far better.
+- Round k+1 critiques the round-k revision in a fresh context (prompt +
+  latest revision), not the growing transcript; long contexts make small
+  critics drift and cost prefill time.
+
+Outputs in ``<run>/sl_cai/``:
+- ``records.jsonl`` (schema ``constitutional.sl_cai/1``), one per prompt,
+  append-only, with the model, sampling parameters, seed and principle ids;
+- ``sft.jsonl``: TRL conversational ``messages`` (prompt, final revision);
+- ``pairs.jsonl``: TRL ``prompt``/``chosen``/``rejected`` (revision over original).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from ..config import RunConfig
+from ..constitution import Constitution, load_constitution
+from ..models import SamplingParams
+from ..prompts import Demo, PromptRecord, load_fewshot, load_prompts
+from ..runs import CachedGenerator, RecordStore
+from ..ui import console, progress, summary
+from .common import cached_model, open_run, rng_for
+from .revision_quality import clean_revision, revision_flags
+
+SCHEMA = "constitutional.sl_cai/1"
+
+
+@dataclass
+class _State:
+    """One prompt's record as the rounds fill it in."""
+
+    prompt: PromptRecord
+    demos: list[Demo]
+    response: str = ""
+    rounds: list[dict] = field(default_factory=list)
+
+    @property
+    def latest(self) -> str:
+        return self.rounds[-1]["revision"] if self.rounds else self.response
+
+
+def demo_turns(demos: list[Demo]) -> list[dict]:
+    turns = []
+    for d in demos:
+        turns += [
+            {"role": "user", "content": d.prompt}, {"role": "assistant", "content": d.response},
+            {"role": "user", "content": d.critique_request}, {"role": "assistant", "content": d.critique},
+            {"role": "user", "content": d.revision_request}, {"role": "assistant", "content": d.revision},
+        ]
+    return turns
+
+
+def sampling(cfg: RunConfig) -> dict[str, SamplingParams]:
+    s = cfg.sl_cai
+    common = dict(temperature=s.temperature, top_p=s.top_p, seed=cfg.seed)
+    return {
+        "response": SamplingParams(max_new_tokens=s.response_tokens, **common),
+        "critique": SamplingParams(max_new_tokens=s.critique_tokens, repetition_penalty=s.repetition_penalty, **common),
+        "revision": SamplingParams(max_new_tokens=s.revision_tokens, repetition_penalty=s.repetition_penalty, **common),
+    }
+
+
+def run_chunk(states: list[_State], model: CachedGenerator, constitution: Constitution, cfg: RunConfig,
+              params: dict[str, SamplingParams], advance) -> None:
+    """Fill in response and all rounds for a chunk of prompts, one batched call per step."""
+    responses = model.generate([list(s.prompt.messages) for s in states], params["response"], advance)
+    for s, r in zip(states, responses):
+        s.response = r
+    for rnd in range(cfg.sl_cai.rounds):
+        principles = [constitution.sample(rng_for(cfg.seed, s.prompt.id, "principle", rnd)) for s in states]
+        crit_convs = [
+            demo_turns(s.demos) + list(s.prompt.messages)
+            + [{"role": "assistant", "content": s.latest}, {"role": "user", "content": p.critique}]
+            for s, p in zip(states, principles)
+        ]
+        critiques = model.generate(crit_convs, params["critique"], advance)
+        rev_convs = [
+            conv + [{"role": "assistant", "content": c}, {"role": "user", "content": p.revision}]
+            for conv, c, p in zip(crit_convs, critiques, principles)
+        ]
+        revisions = model.generate(rev_convs, params["revision"], advance)
+        for s, p, c, raw in zip(states, principles, critiques, revisions):
+            rev = clean_revision(raw)
+            demo_texts = [t for d in s.demos for t in (d.response, d.critique, d.revision)]
+            s.rounds.append({
+                "round": rnd, "principle_id": p.id, "critique_request": p.critique, "critique": c,
+                "revision_request": p.revision, "revision_raw": raw, "revision": rev,
+                "flags": revision_flags(rev, c, s.latest, demo_texts),
+            })
+
+
+def to_record(s: _State, cfg: RunConfig, model_name: str, params: dict[str, SamplingParams]) -> dict:
+    return {
+        "id": s.prompt.id, "category": s.prompt.category, "messages": list(s.prompt.messages),
+        "response": s.response, "rounds": s.rounds,
+        "principle_ids": [r["principle_id"] for r in s.rounds], "fewshot_ids": [d.id for d in s.demos],
+        "constitution": cfg.sl_cai.constitution, "model": model_name, "seed": cfg.seed,
+        "params": {k: v.to_dict() for k, v in params.items()}, "created": time.time(),
+    }
+
+
+def export(records: list[dict], out_dir) -> dict[str, int]:
+    """TRL-format exports of the final, unflagged revisions."""
+    sft = pairs = 0
+    with (out_dir / "sft.jsonl").open("w", encoding="utf-8") as f_sft, \
+         (out_dir / "pairs.jsonl").open("w", encoding="utf-8") as f_pairs:
+        for ex in revision_examples(records, "final", drop_flagged=True):
+            f_sft.write(json.dumps({"messages": ex["prompt"] + ex["completion"], "id": ex["id"]}) + "\n")
+            sft += 1
+            if ex["original"] != ex["completion"][0]["content"]:
+                f_pairs.write(json.dumps({"prompt": ex["prompt"], "chosen": ex["completion"],
+                                          "rejected": [{"role": "assistant", "content": ex["original"]}],
+                                          "id": ex["id"]}) + "\n")
+                pairs += 1
+    return {"sft": sft, "pairs": pairs}
+
+
+def revision_examples(records: list[dict], rounds: str = "final", drop_flagged: bool = True) -> list[dict]:
+    """Prompt/completion examples from SL-CAI records: the final revision, or
+    every round's; flagged revisions dropped unless ``drop_flagged`` is off."""
+    out = []
+    for rec in records:
+        chosen = rec["rounds"][-1:] if rounds == "final" else rec["rounds"]
+        for r in chosen:
+            if drop_flagged and r["flags"]:
+                continue
+            out.append({"id": f"{rec['id']}/r{r['round']}", "prompt": rec["messages"],
+                        "completion": [{"role": "assistant", "content": r["revision"]}],
+                        "original": rec["response"]})
+    return out
+
+
+def main(cfg: RunConfig) -> dict:
+    s = cfg.sl_cai
+    run = open_run(cfg)
+    out_dir = run.stage_dir("sl_cai")
+    constitution = load_constitution(s.constitution)
+    prompts = load_prompts(s.prompts, s.split, s.limit)
+    demos = load_fewshot(s.fewshot)
+    store = RecordStore(out_dir / "records.jsonl", SCHEMA)
+    done = store.ids()
+    todo = [p for p in prompts if p.id not in done]
+    console.print(f"[bold]sl_cai[/]: {len(prompts)} prompts ({len(done)} already done), {s.rounds} round(s), "
+                  f"constitution '{constitution.name}' ({len(constitution.principles)} principles)")
+    run.mark("sl_cai", "running")
+    t0 = time.time()
+    params = sampling(cfg)
+    model = cached_model(cfg, run) if todo else None
+    chunk = max(cfg.batch_size * 2, 1)  # records land every chunk: a kill loses at most one chunk's bookkeeping
+    with progress("sl_cai calls", len(todo) * (1 + 2 * s.rounds)) as advance:
+        for i in range(0, len(todo), chunk):
+            states = [_State(p, rng_for(cfg.seed, p.id, "fewshot").sample(demos, min(s.num_fewshot, len(demos))))
+                      for p in todo[i : i + chunk]]
+            run_chunk(states, model, constitution, cfg, params, advance)
+            for st in states:
+                store.append(to_record(st, cfg, model.name, params))
+    records = list(store)
+    counts = export(records, out_dir)
+    flags: dict[str, int] = {}
+    for rec in records:
+        for r in rec["rounds"]:
+            for fl in r["flags"]:
+                flags[fl] = flags.get(fl, 0) + 1
+    n_rev = sum(len(r["rounds"]) for r in records)
+    result = {
+        "prompts": len(records), "revisions": n_rev,
+        "revisions kept (final round)": counts["sft"], "preference pairs": counts["pairs"],
+        **{f"flagged: {k}": v for k, v in sorted(flags.items())},
+        "model calls (new / cached)": f"{model.misses} / {model.hits}" if model else "0 / all",
+        "seconds": round(time.time() - t0, 1), "records": str(store.path),
+    }
+    run.mark("sl_cai", "done", summary=result)
+    summary("SL-CAI summary", result)
+    return result
