@@ -41,8 +41,15 @@ def friendly(fn):
     return wrapper
 
 
+def _config(config: Optional[Path], args: list[str]):
+    """The config file is optional, so click may take the first override for it."""
+    if config is not None and str(config).startswith("--"):
+        config, args = None, [str(config), *args]
+    return load_config(config, args)
+
+
 def _run_stage(stage: str, config: Optional[Path], args: list[str]) -> dict:
-    cfg = load_config(config, args)
+    cfg = _config(config, args)
     return importlib.import_module(f"constitutional.stages.{stage}").main(cfg)
 
 
@@ -50,7 +57,7 @@ def _run_stage(stage: str, config: Optional[Path], args: list[str]) -> dict:
 @friendly
 def run(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config (default: the demo)")):
     """Run the stages listed in the config's `stages`, in order."""
-    cfg = load_config(config, ctx.args)
+    cfg = _config(config, ctx.args)
     t0, rows = time.time(), []
     for stage in cfg.stages:
         console.rule(f"[bold]{stage}")
@@ -88,6 +95,24 @@ def generate(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, h
 def compare(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
     """Before/after table of the base and tuned model on held-out prompts."""
     _run_stage("compare", config, ctx.args)
+
+
+@app.command()
+@friendly
+def serve(model: str = typer.Option("smollm2-135m", help="local model spec (smollm2-135m or hf:/path)"),
+          host: str = typer.Option("127.0.0.1", help="bind address"), port: int = typer.Option(8000, help="port"),
+          dtype: str = typer.Option("auto", help="auto, float32 or bfloat16")):
+    """Serve a local model on an OpenAI-compatible API (/v1/chat/completions)."""
+    import uvicorn
+
+    from .models import load_generator, parse_spec
+    from .models.serve import create_app
+
+    if parse_spec(model)[0] == "openai":
+        raise ConstitutionalError("serve needs a local model, not an endpoint", field="--model",
+                                  hint="use smollm2-135m or hf:/path/to/checkpoint")
+    console.print(f"serving {model} at http://{host}:{port}/v1 (model name: {model})")
+    uvicorn.run(create_app(load_generator(model, dtype=dtype), model), host=host, port=port)
 
 
 @app.command()

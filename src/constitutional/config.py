@@ -52,7 +52,7 @@ class SFTConfig(Section):
     batch_size: int = Field(4, ge=1, description="per-device batch size")
     grad_accum: int = Field(2, ge=1, description="gradient accumulation steps")
     max_length: int = Field(384, ge=32, description="truncate examples to this many tokens")
-    bf16: bool = Field(True, description="bf16 autocast: ~2.4x faster training on this CPU class")
+    bf16: bool | None = Field(None, description="bf16 autocast; null = where the hardware has it (AVX512_BF16/AMX CPUs, GPUs)")
     gradient_checkpointing: bool = Field(False, description="trade speed for memory (off: a 135M model fits easily)")
     lora: bool = Field(False, description="train LoRA adapters instead of all weights (merged into the saved model)")
     lora_r: int = Field(16, ge=1, description="LoRA rank")
@@ -81,7 +81,7 @@ class RunConfig(Section):
     name: str = Field("demo", description="run name: outputs go to <runs_dir>/<name>")
     runs_dir: str = Field("runs", description="parent directory of run directories")
     model: str = Field("smollm2-135m", description="model spec: smollm2-135m, hf:/path or openai:http://host:port/v1#model")
-    dtype: str = Field("auto", description="generation dtype for local models: auto (bf16), float32, bfloat16")
+    dtype: str = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, else float32), float32, bfloat16")
     batch_size: int = Field(32, ge=1, description="generation batch size (local) / chunk size (endpoints)")
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")
     seed: int = Field(0, description="seed for sampling principles, few-shot demos, data and generation")
@@ -170,5 +170,6 @@ def commented_yaml(model: type[BaseModel] = RunConfig, indent: int = 0) -> str:
         default = f.get_default(call_default_factory=True)
         if f.description:
             lines.append(f"{pad}# {f.description}")
-        lines.append(pad + yaml.safe_dump({name: default}, default_flow_style=None).strip())
+        dumped = yaml.safe_dump({name: default}, default_flow_style=False, sort_keys=False).rstrip()
+        lines += [pad + line for line in dumped.splitlines()]
     return "\n".join(lines)

@@ -76,7 +76,7 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from ..models.hf import load_tokenizer
+    from ..models.hf import bf16_is_fast, load_tokenizer
 
     s = cfg.sft
     base = local_path(cfg.model)
@@ -88,8 +88,8 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
         output_dir=str(ckpt_dir), num_train_epochs=s.epochs, learning_rate=s.learning_rate,
         per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum,
         lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=5, save_strategy="steps",
-        save_steps=s.save_steps, save_total_limit=1, bf16=s.bf16, fp16=False,
-        gradient_checkpointing=s.gradient_checkpointing, max_length=s.max_length, seed=cfg.seed,
+        save_steps=s.save_steps, save_total_limit=1, bf16=bf16_is_fast() if s.bf16 is None else s.bf16, fp16=False,
+        activation_checkpointing=s.gradient_checkpointing, max_length=s.max_length, seed=cfg.seed,
         report_to=[], dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
         disable_tqdm=False, save_only_model=False,
     )

@@ -1,0 +1,77 @@
+"""A minimal OpenAI-compatible server for a local transformers model.
+
+``constitutional serve --model=hf:runs/demo/sft/model --port 8000`` puts a
+checkpoint behind ``/v1/chat/completions`` (with ``logprobs`` and
+``top_logprobs``) and ``/v1/models``, so any OpenAI client, eval harness or
+our own HTTP backend can use it. Requests are served one batch at a time:
+this is for local use and tests, not production traffic (use vLLM there).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import torch
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from .base import SamplingParams
+from .hf import TransformersGenerator
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str
+
+
+class ChatRequest(BaseModel):
+    model: str = "default"
+    messages: list[ChatMessage]
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+
+
+def create_app(gen: TransformersGenerator, model_name: str = "default") -> FastAPI:
+    app = FastAPI(title="constitutional model server")
+    lock = threading.Lock()  # one forward pass at a time; torch already uses every core
+
+    @app.get("/v1/models")
+    def models():
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "constitutional"}]}
+
+    @app.post("/v1/chat/completions")
+    def chat(req: ChatRequest):
+        conv = [m.model_dump() for m in req.messages]
+        stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
+        params = SamplingParams(max_new_tokens=req.max_completion_tokens or req.max_tokens or 256,
+                                temperature=req.temperature, top_p=req.top_p, seed=req.seed or 0, stop=stop)
+        with lock:
+            text = gen.generate([conv], params)[0]
+            logprobs = _top_logprobs(gen, conv, req.top_logprobs or 1) if req.logprobs else None
+        n_prompt = len(gen.encode(conv))
+        n_out = len(gen.tokenizer(text, add_special_tokens=False)["input_ids"])
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+                  "logprobs": logprobs}
+        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+                "model": model_name, "choices": [choice],
+                "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_out, "total_tokens": n_prompt + n_out}}
+
+    return app
+
+
+@torch.inference_mode()
+def _top_logprobs(gen: TransformersGenerator, conv, k: int) -> dict:
+    """Logprobs of the first generated position (enough for judges)."""
+    ids = torch.tensor([gen.encode(conv)], device=gen.device)
+    lp = torch.log_softmax(gen.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float(), dim=-1)
+    values, idx = lp.topk(k)
+    top = [{"token": gen.tokenizer.decode([int(i)]), "logprob": float(v)} for v, i in zip(values, idx)]
+    return {"content": [{"token": top[0]["token"], "logprob": top[0]["logprob"], "top_logprobs": top}]}

@@ -1,0 +1,89 @@
+"""Shared fixtures: a tiny random Llama with the embedded model's tokenizer,
+and a real OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def embedded_dir() -> Path:
+    from constitutional.models.embedded import converted_dir
+
+    return converted_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, embedded_dir) -> Path:
+    """A 2-layer, 64-wide Llama (3.2M params, mostly embeddings) built from a
+    config, with SmolLM2's tokenizer and chat template, saved as safetensors.
+    initializer_range=0.1: at the default 0.02 greedy decoding emits only
+    newlines, which would make generation tests vacuous."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_dir))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      tie_word_embeddings=True, initializer_range=0.1, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id)
+    model = LlamaForCausalLM(cfg)
+    out = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(str(out), safe_serialization=True)
+    tok.save_pretrained(str(out))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """uvicorn serving an ASGI app on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tiny_model_dir):
+    from constitutional.models.hf import TransformersGenerator
+
+    return TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_generator):
+    from constitutional.models.serve import create_app
+
+    with ServerThread(create_app(tiny_generator, "tiny")) as srv:
+        yield srv

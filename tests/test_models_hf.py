@@ -1,0 +1,76 @@
+import math
+
+import pytest
+import torch
+
+from constitutional.errors import ConstitutionalError
+from constitutional.models import SamplingParams, load_generator, parse_spec
+from constitutional.models.base import truncate_at_stop
+from constitutional.models.hf import TopKTopP, normalize_logprobs
+
+CONVS = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "user", "content": "Tell me a long story about a lighthouse keeper and a storm at sea."}],
+    [{"role": "user", "content": "What is 2 + 2?"}],
+]
+GREEDY = SamplingParams(max_new_tokens=12, temperature=0)
+
+
+def test_batched_left_padded_generation_matches_one_by_one(tiny_generator):
+    batched = tiny_generator.generate(CONVS, GREEDY)
+    single = [tiny_generator.generate([c], GREEDY)[0] for c in CONVS]
+    assert batched == single
+    assert all(batched)
+
+
+def test_sampling_is_seeded(tiny_generator):
+    p = SamplingParams(max_new_tokens=12, temperature=1.0, seed=3)
+    assert tiny_generator.generate(CONVS, p) == tiny_generator.generate(CONVS, p)
+    assert tiny_generator.generate(CONVS, p) != tiny_generator.generate(CONVS, SamplingParams(
+        max_new_tokens=12, temperature=1.0, seed=4))
+
+
+def test_option_probs_match_a_hand_computed_forward_pass(tiny_generator):
+    options = ["(A)", "(B)", " maybe not"]
+    got = tiny_generator.option_probs(CONVS, options)
+    for conv, row in zip(CONVS, got):
+        assert math.isclose(sum(row), 1.0, rel_tol=1e-6)
+        prompt = tiny_generator.encode(conv)
+        logps = []
+        for o in options:
+            ids = tiny_generator.tokenizer(o, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                lp = torch.log_softmax(tiny_generator.model(torch.tensor([prompt + ids])).logits[0].float(), -1)
+            logps.append(sum(lp[len(prompt) - 1 + j, t].item() for j, t in enumerate(ids)))
+        expected = normalize_logprobs(logps)
+        assert row == pytest.approx(expected, abs=1e-4)
+
+
+def test_normalize_logprobs_by_hand():
+    # softmax([log .2, log .6]) = [.2/.8, .6/.8] = [.25, .75]
+    assert normalize_logprobs([math.log(0.2), math.log(0.6)]) == pytest.approx([0.25, 0.75])
+    assert normalize_logprobs([-math.inf, 0.0]) == [0.0, 1.0]
+
+
+def test_top_k_top_p_keeps_the_nucleus():
+    # probs .5 .3 .15 .05: with p=.8 the mass before the 3rd token is .8 -> keep 2 tokens
+    scores = torch.log(torch.tensor([[0.05, 0.5, 0.15, 0.3]]))
+    out = TopKTopP(0.8, k=3)(None, scores)
+    assert torch.isfinite(out).tolist() == [[False, True, False, True]]
+
+
+def test_stop_strings():
+    assert truncate_at_stop("ab. Q: x", ["Q:"]) == "ab. "
+    assert truncate_at_stop("abc", ["zz"]) == "abc"
+
+
+def test_specs_and_their_errors(tmp_path):
+    assert parse_spec("smollm2-135m")[0] == "embedded"
+    assert parse_spec("openai:http://h:1/v1#m") == ("openai", "http://h:1/v1", "m")
+    assert parse_spec(f"hf:{tmp_path}") == ("hf", str(tmp_path), "")
+    with pytest.raises(ConstitutionalError, match="unknown model spec"):
+        parse_spec("gpt-17")
+    with pytest.raises(ConstitutionalError, match="config.json is missing"):
+        load_generator(f"hf:{tmp_path}")
+    with pytest.raises(ConstitutionalError, match="bad endpoint"):
+        parse_spec("openai:localhost:8000")
