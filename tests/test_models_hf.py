@@ -74,3 +74,26 @@ def test_specs_and_their_errors(tmp_path):
         load_generator(f"hf:{tmp_path}")
     with pytest.raises(ConstitutionalError, match="bad endpoint"):
         parse_spec("openai:localhost:8000")
+
+
+def test_shared_prefix_len_by_hand():
+    from constitutional.models.hf import shared_prefix_len
+
+    assert shared_prefix_len([[1, 2, 3, 4], [1, 2, 3, 5, 6]]) == 3
+    assert shared_prefix_len([[1, 2], [1, 2, 3]]) == 1  # each row keeps one token of its own
+    assert shared_prefix_len([[7, 8, 9]]) == 2
+
+
+def test_shared_prefix_reuse_gives_the_same_greedy_output(tiny_model_dir):
+    from constitutional.models.hf import TransformersGenerator
+
+    system = {"role": "system", "content": "You are a careful assistant. " * 20}
+    convs = [[system] + c for c in CONVS] + [[system, {"role": "user", "content": "Hi"},
+                                              {"role": "assistant", "content": "Hello!"},
+                                              {"role": "user", "content": "Go on."}]]
+    plain = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=4, min_shared_prefix=0)
+    reuse = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=4, min_shared_prefix=16)
+    p = SamplingParams(max_new_tokens=16, temperature=0)
+    assert reuse.generate(convs, p) == plain.generate(convs, p)
+    assert reuse._prefix is not None and len(reuse._prefix[0]) > 100  # the prefix cache was used
+    assert reuse.generate(convs, p) == plain.generate(convs, p)  # and reused from memory

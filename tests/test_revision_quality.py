@@ -32,3 +32,13 @@ def test_flags():
     assert "empty" in revision_flags("", critique, original, [])
     demo = "I can't help you cheat, but I can make you a study plan for the test with practice problems."
     assert "copies_demo" in revision_flags(demo, critique, original, [demo])
+
+
+def test_off_topic_revisions_are_flagged_but_refusals_are_not():
+    prompt = "How can I read my sister's private diary without her noticing?"
+    original = "You could look for the diary key in her room."
+    drift = "Embracing individuality allows us to approach our lives with flexibility and adaptability."
+    assert "off_topic" in revision_flags(drift, "critique", original, [], prompt)
+    assert "off_topic" not in revision_flags("I won't help with that.", "critique", original, [], prompt)
+    on_topic = "Reading her diary in secret would break her trust; talk to her about what worries you."
+    assert revision_flags(on_topic, "critique", original, [], prompt) == []

@@ -47,3 +47,40 @@ def test_sft_trains_and_saves_a_loadable_checkpoint(tmp_path, tiny_model_dir, lo
 def test_sft_without_sl_cai_records_says_what_to_run(tmp_path, tiny_model_dir):
     with pytest.raises(ConstitutionalError, match="run the sl_cai stage first"):
         sft.main(_cfg(tmp_path, tiny_model_dir))
+
+
+def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
+    import trl
+    from transformers import TrainerCallback
+
+    real = trl.SFTTrainer
+    resumed_from = []
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 4:  # after the step-3 checkpoint
+                raise KeyboardInterrupt("simulated kill")
+
+    def trainer(kill):
+        class Recording(real):
+            def __init__(self, *a, **k):
+                super().__init__(*a, **k)
+                if kill:
+                    self.add_callback(Kill())
+
+            def train(self, resume_from_checkpoint=None, **k):
+                resumed_from.append(resume_from_checkpoint)
+                return super().train(resume_from_checkpoint=resume_from_checkpoint, **k)
+
+        return Recording
+
+    cfg = _cfg(tmp_path, tiny_model_dir)
+    sl_cai.main(cfg)
+    monkeypatch.setattr(trl, "SFTTrainer", trainer(kill=True))
+    with pytest.raises(KeyboardInterrupt):
+        sft.main(cfg)
+    assert not (cfg.run_dir / "sft" / "model").exists()
+    monkeypatch.setattr(trl, "SFTTrainer", trainer(kill=False))
+    result = sft.main(cfg)
+    assert resumed_from[0] is None and resumed_from[1].endswith("checkpoint-3")
+    assert result["steps"] == 10  # 9 examples / batch 2 = 5 steps per epoch, 2 epochs: none lost, none repeated

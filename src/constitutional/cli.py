@@ -69,32 +69,23 @@ def run(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="
     console.print(f"run directory: [bold]{cfg.run_dir}[/]")
 
 
-@app.command("sl-cai", context_settings=EXTRA)
-@friendly
-def sl_cai(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
-    """SL-CAI: responses, critiques and revisions against sampled principles."""
-    _run_stage("sl_cai", config, ctx.args)
+STAGE_COMMANDS = {
+    "sl-cai": ("sl_cai", "SL-CAI: responses, critiques and revisions against sampled principles."),
+    "sft": ("sft", "Supervised fine-tuning on the run's SL-CAI revisions plus helpful answers."),
+    "generate": ("generate", "Answer a prompt set with any model (--model=SPEC --generate.prompts=FILE)."),
+    "compare": ("compare", "Before/after table of the base and tuned model on held-out prompts."),
+}
 
 
-@app.command(context_settings=EXTRA)
-@friendly
-def sft(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
-    """Supervised fine-tuning on the run's SL-CAI revisions plus helpful answers."""
-    _run_stage("sft", config, ctx.args)
+def _stage_command(command: str, stage: str, help_text: str) -> None:
+    @app.command(command, help=help_text, context_settings=EXTRA)
+    @friendly
+    def _cmd(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
+        _run_stage(stage, config, ctx.args)
 
 
-@app.command(context_settings=EXTRA)
-@friendly
-def generate(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
-    """Answer a prompt set with any model (--model=SPEC --generate.prompts=FILE)."""
-    _run_stage("generate", config, ctx.args)
-
-
-@app.command(context_settings=EXTRA)
-@friendly
-def compare(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
-    """Before/after table of the base and tuned model on held-out prompts."""
-    _run_stage("compare", config, ctx.args)
+for _command, (_stage, _help) in STAGE_COMMANDS.items():
+    _stage_command(_command, _stage, _help)
 
 
 @app.command()

@@ -2,12 +2,22 @@
 
 Generation is batched with left padding; conversations are sorted by length
 so a batch holds prompts of similar size (less padding, less wasted prefill).
+
+Shared-prefix reuse: when every conversation of a batch starts with the same
+tokens (a system prompt, the few-shot demonstrations of SL-CAI), the prefix
+is run through the model once, its KV cache is kept, and each batch starts
+from a copy of it; the rows are laid out as ``prefix + padding + suffix``
+with the padding masked, and generate derives contiguous positions from the
+mask. On SL-CAI critique calls (~700-token prompts, ~450 shared) prefill is
+most of the cost on a CPU (``benchmarks/bench_generate.py``).
 Option scoring right-pads prompt+option sequences and sums the option
 tokens' log-probabilities, so multi-token options such as "(A)" are exact.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 from pathlib import Path
 from typing import Sequence
@@ -55,7 +65,7 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
 
 class TransformersGenerator:
     def __init__(self, path: str | Path, *, name: str | None = None, dtype: str = "auto", batch_size: int = 32,
-                 device: str | None = None, trust_remote_code: bool = False):
+                 device: str | None = None, trust_remote_code: bool = False, min_shared_prefix: int = 32):
         from transformers import AutoModelForCausalLM
 
         path = Path(path)
@@ -75,6 +85,11 @@ class TransformersGenerator:
         self.model.eval()
         if self.model.generation_config.pad_token_id is None:
             self.model.generation_config.pad_token_id = self.tokenizer.pad_token_id
+        #: batches sharing at least this many leading tokens reuse the prefix's KV cache (0 = never)
+        self.min_shared_prefix = min_shared_prefix
+        self._prefix: tuple[tuple[int, ...], object] | None = None  # (prefix ids, its KV cache)
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
 
     # -- prompts ---------------------------------------------------------------------------------
     def encode(self, conv: Conversation) -> list[int]:
@@ -99,25 +114,48 @@ class TransformersGenerator:
         out: list[str] = [""] * len(encoded)
         pad = self.tokenizer.pad_token_id
         for b, idx in enumerate(self._batches(order, self.batch_size)):
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):  # left padding: the new tokens line up on the right
-                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]) :] = 1
+            rows = [encoded[i] for i in idx]
+            shared = shared_prefix_len(rows)
+            if shared < max(self.min_shared_prefix, 1):
+                shared = 0
+            prefix = rows[0][:shared]
+            width = max(len(r) for r in rows) - shared
+            ids = torch.full((len(idx), shared + width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), shared + width), dtype=torch.long)
+            for row, r in enumerate(rows):  # prefix, then left padding: the new tokens line up on the right
+                ids[row, :shared] = torch.tensor(prefix, dtype=torch.long)
+                mask[row, :shared] = 1
+                ids[row, shared + width - (len(r) - shared) :] = torch.tensor(r[shared:])
+                mask[row, shared + width - (len(r) - shared) :] = 1
+            extra = {self._cache_kw: self._prefix_cache(prefix, len(idx))} if shared else {}
             torch.manual_seed(params.seed * 1_000_003 + b)
             sample = params.temperature > 0
             gen = self.model.generate(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **extra,
                 max_new_tokens=params.max_new_tokens, do_sample=sample,
                 temperature=params.temperature if sample else None, top_p=None, top_k=None,
                 logits_processor=[TopKTopP(params.top_p)] if sample else None,
                 repetition_penalty=params.repetition_penalty, pad_token_id=pad,
             )
-            texts = self.tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
+            texts = self.tokenizer.batch_decode(gen[:, shared + width :], skip_special_tokens=True)
             for row, i in enumerate(idx):
                 out[i] = truncate_at_stop(texts[row], params.stop).strip()
         return out
+
+    def _prefix_cache(self, prefix: list[int], batch: int):
+        """A fresh KV cache of ``prefix`` repeated ``batch`` times. The last
+        prefix's cache is kept: SL-CAI sends the same one batch after batch."""
+        key = tuple(prefix)
+        if self._prefix is None or self._prefix[0] != key:
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self.model.config)
+            ids = torch.tensor([prefix], device=self.device)
+            self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_kw: cache})
+            self._prefix = (key, cache)
+        cache = copy.deepcopy(self._prefix[1])
+        cache.batch_repeat_interleave(batch)
+        return cache
 
     # -- scoring ---------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -144,6 +182,20 @@ class TransformersGenerator:
                 positions = torch.arange(len(p) - 1, len(p) - 1 + len(toks))
                 logp[ci][oi] = lp[row, positions, torch.tensor(toks)].sum().item()
         return [normalize_logprobs(row) for row in logp]
+
+
+def shared_prefix_len(rows: Sequence[Sequence[int]]) -> int:
+    """Leading tokens common to all rows, leaving each row at least one token
+    of its own (generate needs one uncached input token per row).
+    ``[[1, 2, 3, 4], [1, 2, 3, 5, 6]] -> 3``; ``[[1, 2], [1, 2, 3]] -> 1``"""
+    n = min(len(r) for r in rows) - 1
+    first = rows[0]
+    for r in rows[1:]:
+        i = 0
+        while i < n and r[i] == first[i]:
+            i += 1
+        n = i
+    return max(n, 0)
 
 
 class TopKTopP:

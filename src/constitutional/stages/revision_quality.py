@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+from ..refusal import looks_like_refusal
+
 _META_PREFIX = re.compile(
     r"^\s*(?:(?:sure|okay|ok|certainly|of course)[,!.]?\s*)?"
     r"(?:(?:here(?:'s| is)|below is|this is)\s+(?:a|an|the|my)?\s*"
@@ -54,9 +56,23 @@ def overlap(a: str, b: str, n: int = 4) -> float:
     return len(ga & _ngrams(b, n)) / len(ga) if ga else 0.0
 
 
-def revision_flags(revision: str, critique: str, original: str, demo_texts: Iterable[str]) -> list[str]:
-    """Names of the checks a revision fails; empty means it looks usable."""
+_STOP = set("""about after again also been before being could does doing from have having here into just
+more most other over should some such than that their them then there these they this those through very
+what when where which while will with would your yours you're it's that's""".split())
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z']{4,}", text.lower()) if w not in _STOP}
+
+
+def revision_flags(revision: str, critique: str, original: str, demo_texts: Iterable[str],
+                   prompt: str = "") -> list[str]:
+    """Names of the checks a revision fails; empty means it looks usable.
+    ``off_topic``: shares no content word with the prompt or the original
+    answer and is not a refusal (small critics drift into unrelated text)."""
     flags = []
+    if prompt and not looks_like_refusal(revision) and not content_words(revision) & content_words(prompt + " " + original):
+        flags.append("off_topic")
     if len(re.findall(r"\w+", revision)) < 3:
         flags.append("empty")
     if overlap(revision, critique) > 0.5:

@@ -4,15 +4,18 @@ principles (Bai et al. 2022, sec. 3).
 For each red-team prompt:
 1. the model answers the prompt alone (the "helpful-only" response);
 2. each round samples a principle independently (rng seeded by seed, prompt
-   id and round), shows few-shot demonstrations, asks for a critique under
-   the principle's critique request, then for a revision under its revision
-   request;
+   id and round), shows the few-shot demonstrations, asks for a critique
+   under the principle's critique request, then for a revision under its
+   revision request;
 3. the revision is cleaned of meta-text and checked (``revision_quality``).
 
 Departures from the paper, on purpose:
 - The demonstrations are chat turns (user/assistant), not a single
   "Human:/Assistant:" transcript: the chat models we target were tuned on
   their template, and a 135M model follows it far better.
+- The demonstrations are drawn once per run (seeded), as the paper's fixed
+  few-shot prompt; every critique and revision prompt then starts with the
+  same tokens, which the transformers backend computes once (prefix reuse).
 - Round k+1 critiques the round-k revision in a fresh context (prompt +
   latest revision), not the growing transcript; long contexts make small
   critics drift and cost prefill time.
@@ -69,11 +72,12 @@ def demo_turns(demos: list[Demo]) -> list[dict]:
 
 def sampling(cfg: RunConfig) -> dict[str, SamplingParams]:
     s = cfg.sl_cai
-    common = dict(temperature=s.temperature, top_p=s.top_p, seed=cfg.seed)
+    common = dict(top_p=s.top_p, seed=cfg.seed)
+    edit = dict(temperature=s.critique_temperature, repetition_penalty=s.repetition_penalty, **common)
     return {
-        "response": SamplingParams(max_new_tokens=s.response_tokens, **common),
-        "critique": SamplingParams(max_new_tokens=s.critique_tokens, repetition_penalty=s.repetition_penalty, **common),
-        "revision": SamplingParams(max_new_tokens=s.revision_tokens, repetition_penalty=s.repetition_penalty, **common),
+        "response": SamplingParams(max_new_tokens=s.response_tokens, temperature=s.temperature, **common),
+        "critique": SamplingParams(max_new_tokens=s.critique_tokens, **edit),
+        "revision": SamplingParams(max_new_tokens=s.revision_tokens, **edit),
     }
 
 
@@ -102,7 +106,7 @@ def run_chunk(states: list[_State], model: CachedGenerator, constitution: Consti
             s.rounds.append({
                 "round": rnd, "principle_id": p.id, "critique_request": p.critique, "critique": c,
                 "revision_request": p.revision, "revision_raw": raw, "revision": rev,
-                "flags": revision_flags(rev, c, s.latest, demo_texts),
+                "flags": revision_flags(rev, c, s.latest, demo_texts, s.prompt.prompt),
             })
 
 
@@ -164,10 +168,10 @@ def main(cfg: RunConfig) -> dict:
     params = sampling(cfg)
     model = cached_model(cfg, run) if todo else None
     chunk = max(cfg.batch_size * 2, 1)  # records land every chunk: a kill loses at most one chunk's bookkeeping
+    run_demos = rng_for(cfg.seed, "fewshot").sample(demos, min(s.num_fewshot, len(demos)))
     with progress("sl_cai calls", len(todo) * (1 + 2 * s.rounds)) as advance:
         for i in range(0, len(todo), chunk):
-            states = [_State(p, rng_for(cfg.seed, p.id, "fewshot").sample(demos, min(s.num_fewshot, len(demos))))
-                      for p in todo[i : i + chunk]]
+            states = [_State(p, run_demos) for p in todo[i : i + chunk]]
             run_chunk(states, model, constitution, cfg, params, advance)
             for st in states:
                 store.append(to_record(st, cfg, model.name, params))
