@@ -96,4 +96,5 @@ def test_shared_prefix_reuse_gives_the_same_greedy_output(tiny_model_dir):
     p = SamplingParams(max_new_tokens=16, temperature=0)
     assert reuse.generate(convs, p) == plain.generate(convs, p)
     assert reuse._prefix is not None and len(reuse._prefix[0]) > 100  # the prefix cache was used
+    assert plain._prefix is None
     assert reuse.generate(convs, p) == plain.generate(convs, p)  # and reused from memory

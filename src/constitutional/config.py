@@ -29,7 +29,7 @@ class SLCAIConfig(Section):
     constitution: str = Field("cai-2022", description="packaged constitution name or path to a YAML file")
     prompts: str = Field("redteam", description="red-team prompt set: packaged name or file path")
     split: str | None = Field("train", description="which split of the prompt set to use (null: all records)")
-    limit: int | None = Field(64, ge=1, description="use at most this many prompts (null: all)")
+    limit: int | None = Field(128, ge=1, description="use at most this many prompts (null: all)")
     rounds: int = Field(1, ge=1, le=8, description="critique/revision rounds per prompt")
     fewshot: str = Field("fewshot", description="few-shot demonstrations: packaged name or JSONL path")
     num_fewshot: int = Field(2, ge=0, le=8, description="demonstrations prepended to each critique and revision")
@@ -49,7 +49,7 @@ class SFTConfig(Section):
     helpful_ratio: float = Field(0.5, ge=0, description="helpful examples per harmlessness example")
     helpful_tokens: int = Field(160, ge=8, description="max new tokens of a helpful response")
     epochs: float = Field(2.0, gt=0, description="training epochs")
-    learning_rate: float = Field(2e-5, gt=0, description="peak learning rate (LoRA wants ~10x more)")
+    learning_rate: float = Field(5e-5, gt=0, description="peak learning rate (LoRA wants ~10x more)")
     batch_size: int = Field(4, ge=1, description="per-device batch size")
     grad_accum: int = Field(2, ge=1, description="gradient accumulation steps")
     max_length: int = Field(384, ge=32, description="truncate examples to this many tokens")
@@ -64,7 +64,7 @@ class SFTConfig(Section):
 class CompareConfig(Section):
     redteam_prompts: str = Field("redteam", description="held-out harmful prompts (eval split)")
     helpful_prompts: str = Field("helpful", description="held-out helpful prompts (eval split)")
-    per_set: int = Field(4, ge=1, description="prompts shown from each set")
+    per_set: int = Field(8, ge=1, description="prompts shown from each set")
     max_new_tokens: int = Field(96, ge=8, description="max new tokens per answer (greedy)")
     after: str | None = Field(None, description="model spec after tuning (null: this run's SFT checkpoint)")
 

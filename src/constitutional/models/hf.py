@@ -116,7 +116,7 @@ class TransformersGenerator:
         for b, idx in enumerate(self._batches(order, self.batch_size)):
             rows = [encoded[i] for i in idx]
             shared = shared_prefix_len(rows)
-            if shared < max(self.min_shared_prefix, 1):
+            if self.min_shared_prefix <= 0 or shared < self.min_shared_prefix:
                 shared = 0
             prefix = rows[0][:shared]
             width = max(len(r) for r in rows) - shared
