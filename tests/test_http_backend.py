@@ -112,3 +112,20 @@ def test_timeouts_are_retried_then_reported():
         gen = OpenAIGenerator(srv.url, "m", timeout=0.2, backoff=0.01, max_retries=1)
         with pytest.raises(ConstitutionalError, match="Timeout"):
             gen.generate(CONVS[:1], GREEDY)
+
+
+def test_stages_run_against_an_endpoint(tiny_server, tmp_path):
+    """The same stages, pointed at a model behind HTTP: SL-CAI and generate."""
+    from constitutional.config import load_config
+    from constitutional.runs import RecordStore
+    from constitutional.stages import generate, sl_cai
+
+    cfg = load_config(None, {"name": "remote", "runs_dir": str(tmp_path), "model": f"openai:{tiny_server.url}#tiny",
+                             "sl_cai.limit": 3, "sl_cai.response_tokens": 8, "sl_cai.critique_tokens": 8,
+                             "sl_cai.revision_tokens": 8, "generate.limit": 3, "generate.max_new_tokens": 8})
+    assert sl_cai.main(cfg)["prompts"] == 3
+    rec = next(iter(RecordStore(cfg.run_dir / "sl_cai" / "records.jsonl", sl_cai.SCHEMA)))
+    assert rec["model"] == f"openai:{tiny_server.url}#tiny"
+    generate.main(cfg)
+    rows = list(RecordStore(cfg.run_dir / "generate" / "records.jsonl", generate.SCHEMA))
+    assert len(rows) == 3 and all(r["params"]["temperature"] == 0.0 for r in rows)

@@ -58,7 +58,8 @@ def create_app(gen: TransformersGenerator, model_name: str = "default") -> FastA
             logprobs = _top_logprobs(gen, conv, req.top_logprobs or 1) if req.logprobs else None
         n_prompt = len(gen.encode(conv))
         n_out = len(gen.tokenizer(text, add_special_tokens=False)["input_ids"])
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+        finish = "length" if n_out >= params.max_new_tokens else "stop"
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish,
                   "logprobs": logprobs}
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": model_name, "choices": [choice],
