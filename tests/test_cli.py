@@ -64,3 +64,16 @@ compare: {{per_set: 2, max_new_tokens: 8}}
     assert [r["kind"] for r in rows] == ["harmful", "harmful", "helpful", "helpful"]
     assert "rounds: 2" in (run / "config.yaml").read_text()
     assert str(run) in r.output.replace("\n", "")
+
+
+def test_prompts_commands(tmp_path):
+    r = runner.invoke(app, ["prompts", "list"])
+    assert r.exit_code == 0 and "redteam" in r.output and "borderline" in r.output
+    good = tmp_path / "p.jsonl"
+    good.write_text('{"prompt": "hi", "split": "train"}\n{"prompt": "yo", "split": "eval"}\n')
+    r = runner.invoke(app, ["prompts", "validate", str(good)])
+    assert r.exit_code == 0 and "train" in r.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,prompt\na,hello\nb,\n")
+    r = runner.invoke(app, ["prompts", "validate", str(bad)])
+    assert r.exit_code == 2 and f"{bad}:3" in r.output and "'prompt'" in r.output

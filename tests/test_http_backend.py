@@ -129,3 +129,14 @@ def test_stages_run_against_an_endpoint(tiny_server, tmp_path):
     generate.main(cfg)
     rows = list(RecordStore(cfg.run_dir / "generate" / "records.jsonl", generate.SCHEMA))
     assert len(rows) == 3 and all(r["params"]["temperature"] == 0.0 for r in rows)
+
+
+def test_server_batches_concurrent_requests(tiny_generator):
+    from constitutional.models.serve import create_app
+
+    app = create_app(tiny_generator, "tiny", window_s=0.2)
+    with ServerThread(app) as srv:
+        convs = [[{"role": "user", "content": f"Tell me about number {i}."}] for i in range(8)]
+        got = OpenAIGenerator(srv.url, "tiny", concurrency=8).generate(convs, GREEDY)
+    assert got == tiny_generator.generate(convs, GREEDY)
+    assert app.state.batcher.calls < len(convs)

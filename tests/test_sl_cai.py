@@ -97,3 +97,13 @@ def test_killed_run_resumes_without_redoing_calls(tmp_path, tiny_model_dir, tiny
     third = _patch(monkeypatch, tiny_generator)
     sl_cai.main(cfg)
     assert third.items == 0
+
+
+def test_revision_examples_final_or_all_rounds_and_flag_filter():
+    rec = {"id": "p1", "messages": [{"role": "user", "content": "q"}], "response": "orig",
+           "rounds": [{"round": 0, "revision": "r0", "flags": []}, {"round": 1, "revision": "r1", "flags": ["off_topic"]}]}
+    assert [e["id"] for e in sl_cai.revision_examples([rec], "all", drop_flagged=False)] == ["p1/r0", "p1/r1"]
+    assert [e["id"] for e in sl_cai.revision_examples([rec], "all", drop_flagged=True)] == ["p1/r0"]
+    assert sl_cai.revision_examples([rec], "final", drop_flagged=True) == []
+    (ex,) = sl_cai.revision_examples([rec], "final", drop_flagged=False)
+    assert ex["completion"] == [{"role": "assistant", "content": "r1"}] and ex["original"] == "orig"

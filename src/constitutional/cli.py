@@ -23,6 +23,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Align open-weight language models to a written constitution, and measure what that buys.")
 constitution_app = typer.Typer(no_args_is_help=True, help="List, show and validate constitutions.")
 app.add_typer(constitution_app, name="constitution")
+prompts_app = typer.Typer(no_args_is_help=True, help="List and validate prompt sets.")
+app.add_typer(prompts_app, name="prompts")
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
@@ -158,6 +160,38 @@ def constitution_validate(path: str = typer.Argument(..., help="packaged name or
 
     c = load_constitution(path)
     summary(f"{path} is valid", {"name": c.name, "principles": len(c.principles), **c.sources()})
+
+
+def _prompt_counts(records) -> dict:
+    out: dict[str, int] = {}
+    for r in records:
+        key = r.split or "(no split)"
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+@prompts_app.command("list")
+@friendly
+def prompts_list():
+    """The packaged prompt sets, with split sizes and categories."""
+    from .prompts import PACKAGED, load_prompts
+
+    rows = []
+    for name in PACKAGED:
+        recs = load_prompts(name)
+        cats = sorted({r.category for r in recs})
+        rows.append((name, len(recs), ", ".join(f"{k} {v}" for k, v in _prompt_counts(recs).items()), ", ".join(cats)))
+    table("packaged prompt sets", ["name", "records", "splits", "categories"], rows)
+
+
+@prompts_app.command("validate")
+@friendly
+def prompts_validate(path: str = typer.Argument(..., help="packaged name or a .jsonl/.json/.csv/.parquet/datasets path")):
+    """Check a prompt file; prints the first problem with its line and field."""
+    from .prompts import load_prompts
+
+    recs = load_prompts(path)
+    summary(f"{path} is valid", {"records": len(recs), **_prompt_counts(recs)})
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -3,15 +3,22 @@
 ``constitutional serve --model=hf:runs/demo/sft/model --port 8000`` puts a
 checkpoint behind ``/v1/chat/completions`` (with ``logprobs`` and
 ``top_logprobs``) and ``/v1/models``, so any OpenAI client, eval harness or
-our own HTTP backend can use it. Requests are served one batch at a time:
-this is for local use and tests, not production traffic (use vLLM there).
+our own HTTP backend can use it.
+
+Concurrent requests are micro-batched: a worker thread takes whatever
+arrived within ``window_s`` (up to the generator's batch size), groups it by
+sampling parameters and makes one batched ``generate`` call per group. This
+is for local use and tests, not production traffic (use vLLM there).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
+from collections import defaultdict
+from concurrent.futures import Future
 
 import torch
 from fastapi import FastAPI
@@ -39,9 +46,51 @@ class ChatRequest(BaseModel):
     top_logprobs: int | None = Field(None, ge=0, le=20)
 
 
-def create_app(gen: TransformersGenerator, model_name: str = "default") -> FastAPI:
+class MicroBatcher:
+    """Collects concurrent generate requests into batched calls, one at a time
+    (torch already uses every core; two forward passes would only contend)."""
+
+    def __init__(self, gen, lock: threading.Lock, window_s: float = 0.01):
+        self.gen, self.lock, self.window_s = gen, lock, window_s
+        self.max_batch = getattr(gen, "batch_size", 8)
+        self.calls = 0  # batched generate calls made, for tests and logs
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._loop, daemon=True, name="microbatcher").start()
+
+    def generate(self, conv, params: SamplingParams) -> str:
+        fut: Future = Future()
+        self._queue.put((conv, params, fut))
+        return fut.result()
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + self.window_s
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            groups = defaultdict(list)
+            for conv, params, fut in batch:
+                groups[params].append((conv, fut))
+            for params, items in groups.items():
+                try:
+                    with self.lock:
+                        self.calls += 1
+                        outs = self.gen.generate([c for c, _ in items], params)
+                except Exception as e:  # noqa: BLE001 - handed to the waiting request
+                    for _, fut in items:
+                        fut.set_exception(e)
+                    continue
+                for (_, fut), out in zip(items, outs):
+                    fut.set_result(out)
+
+
+def create_app(gen: TransformersGenerator, model_name: str = "default", window_s: float = 0.01) -> FastAPI:
     app = FastAPI(title="constitutional model server")
-    lock = threading.Lock()  # one forward pass at a time; torch already uses every core
+    lock = threading.Lock()
+    app.state.batcher = batcher = MicroBatcher(gen, lock, window_s)
 
     @app.get("/v1/models")
     def models():
@@ -53,9 +102,11 @@ def create_app(gen: TransformersGenerator, model_name: str = "default") -> FastA
         stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
         params = SamplingParams(max_new_tokens=req.max_completion_tokens or req.max_tokens or 256,
                                 temperature=req.temperature, top_p=req.top_p, seed=req.seed or 0, stop=stop)
-        with lock:
-            text = gen.generate([conv], params)[0]
-            logprobs = _top_logprobs(gen, conv, req.top_logprobs or 1) if req.logprobs else None
+        text = batcher.generate(conv, params)
+        logprobs = None
+        if req.logprobs:
+            with lock:
+                logprobs = _top_logprobs(gen, conv, req.top_logprobs or 1)
         n_prompt = len(gen.encode(conv))
         n_out = len(gen.tokenizer(text, add_special_tokens=False)["input_ids"])
         finish = "length" if n_out >= params.max_new_tokens else "stop"

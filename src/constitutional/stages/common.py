@@ -10,9 +10,14 @@ from ..models import load_generator
 from ..runs import CachedGenerator, RunDir
 
 
-def open_run(cfg: RunConfig) -> RunDir:
+def open_run(cfg: RunConfig, stage: str) -> RunDir:
+    """The run directory, with the resolved config written twice: at the root
+    (the latest command) and in the stage's folder (what produced its files,
+    even when later commands on the same run change other settings)."""
     run = RunDir(cfg.run_dir)
-    (run.root / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    text = dump_config(cfg)
+    (run.root / "config.yaml").write_text(text, encoding="utf-8")
+    (run.stage_dir(stage) / "config.yaml").write_text(text, encoding="utf-8")
     return run
 
 

@@ -20,7 +20,7 @@ from .common import cached_model, open_run
 
 def main(cfg: RunConfig) -> dict:
     c = cfg.compare
-    run = open_run(cfg)
+    run = open_run(cfg, "compare")
     after = c.after or f"hf:{run.root / 'sft' / 'model'}"
     if after.startswith("hf:") and not (run.root / "sft" / "model" / "config.json").is_file() and c.after is None:
         raise ConstitutionalError("no tuned model to compare", file=run.root / "sft" / "model",

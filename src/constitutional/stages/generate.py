@@ -20,7 +20,7 @@ SCHEMA = "constitutional.generate/1"
 
 def main(cfg: RunConfig) -> dict:
     g = cfg.generate
-    run = open_run(cfg)
+    run = open_run(cfg, "generate")
     prompts = load_prompts(g.prompts, g.split, g.limit)
     params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, seed=cfg.seed)
     model = cached_model(cfg, run)

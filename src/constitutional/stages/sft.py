@@ -127,7 +127,7 @@ def _last_checkpoint(ckpt_dir: Path) -> Path | None:
 
 
 def main(cfg: RunConfig) -> dict:
-    run = open_run(cfg)
+    run = open_run(cfg, "sft")
     out = run.stage_dir("sft")
     if run.is_done("sft") and (out / "model" / "config.json").is_file():
         result = run.manifest()["stages"]["sft"].get("summary", {})

@@ -153,7 +153,7 @@ def revision_examples(records: list[dict], rounds: str = "final", drop_flagged: 
 
 def main(cfg: RunConfig) -> dict:
     s = cfg.sl_cai
-    run = open_run(cfg)
+    run = open_run(cfg, "sl_cai")
     out_dir = run.stage_dir("sl_cai")
     constitution = load_constitution(s.constitution)
     prompts = load_prompts(s.prompts, s.split, s.limit)
