@@ -98,3 +98,18 @@ def test_shared_prefix_reuse_gives_the_same_greedy_output(tiny_model_dir):
     assert reuse._prefix is not None and len(reuse._prefix[0]) > 100  # the prefix cache was used
     assert plain._prefix is None
     assert reuse.generate(convs, p) == plain.generate(convs, p)  # and reused from memory
+
+
+def test_a_slightly_longer_shared_prefix_reuses_the_cached_one(tiny_model_dir):
+    from constitutional.models.hf import TransformersGenerator
+
+    system = {"role": "system", "content": "You are a careful assistant. " * 20}
+    first = [[system, {"role": "user", "content": q}] for q in ("Hi", "What now?")]
+    second = [[system, {"role": "user", "content": f"Tell me about the {w}"}] for w in ("sea", "sky", "moon")]
+    plain = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=4, min_shared_prefix=0)
+    reuse = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=4, min_shared_prefix=16)
+    p = SamplingParams(max_new_tokens=8, temperature=0)
+    reuse.generate(first, p)
+    cached = reuse._prefix
+    assert reuse.generate(second, p) == plain.generate(second, p)
+    assert reuse._prefix is cached  # "Tell me about the" did not force a new prefix computation

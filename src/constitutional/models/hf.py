@@ -115,9 +115,7 @@ class TransformersGenerator:
         pad = self.tokenizer.pad_token_id
         for b, idx in enumerate(self._batches(order, self.batch_size)):
             rows = [encoded[i] for i in idx]
-            shared = shared_prefix_len(rows)
-            if self.min_shared_prefix <= 0 or shared < self.min_shared_prefix:
-                shared = 0
+            shared = self._shared_len(rows)
             prefix = rows[0][:shared]
             width = max(len(r) for r in rows) - shared
             ids = torch.full((len(idx), shared + width), pad, dtype=torch.long)
@@ -141,6 +139,20 @@ class TransformersGenerator:
             for row, i in enumerate(idx):
                 out[i] = truncate_at_stop(texts[row], params.stop).strip()
         return out
+
+    def _shared_len(self, rows: list[list[int]]) -> int:
+        """How many leading tokens this batch takes from a prefix cache (0: none).
+        A batch whose prompts happen to share a few more tokens than the cached
+        prefix (two questions both starting "How do I") reuses the cache rather
+        than recomputing a slightly longer prefix."""
+        n = shared_prefix_len(rows)
+        if self.min_shared_prefix <= 0 or n < self.min_shared_prefix:
+            return 0
+        if self._prefix is not None:
+            m = len(self._prefix[0])
+            if n - 64 <= m <= n and tuple(rows[0][:m]) == self._prefix[0]:
+                return m
+        return n
 
     def _prefix_cache(self, prefix: list[int], batch: int):
         """A fresh KV cache of ``prefix`` repeated ``batch`` times. The last
