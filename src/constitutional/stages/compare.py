@@ -15,7 +15,7 @@ from ..errors import ConstitutionalError
 from ..models import SamplingParams
 from ..prompts import load_prompts
 from ..refusal import looks_like_refusal
-from ..ui import console, summary, table
+from ..ui import console, progress, summary, table
 from .common import cached_model, open_run
 
 def main(cfg: RunConfig) -> dict:
@@ -30,8 +30,9 @@ def main(cfg: RunConfig) -> dict:
     prompts = [(kind, p) for kind, ps in sets for p in ps]
     params = SamplingParams(max_new_tokens=c.max_new_tokens, temperature=0.0, seed=cfg.seed)
     convs = [list(p.messages) for _, p in prompts]
-    before_ans = cached_model(cfg, run).generate(convs, params)
-    after_ans = cached_model(cfg, run, after).generate(convs, params)
+    with progress("before/after answers", 2 * len(convs)) as advance:
+        before_ans = cached_model(cfg, run).generate(convs, params, advance)
+        after_ans = cached_model(cfg, run, after).generate(convs, params, advance)
     rows, counts = [], {"harmful": [0, 0, 0], "helpful": [0, 0, 0]}
     out_dir = run.stage_dir("compare")
     with (out_dir / "compare.jsonl").open("w", encoding="utf-8") as f:

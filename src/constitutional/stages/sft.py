@@ -24,7 +24,7 @@ from ..errors import ConstitutionalError
 from ..models import SamplingParams, local_path
 from ..prompts import load_prompts
 from ..runs import RecordStore
-from ..ui import console, summary
+from ..ui import console, progress, summary
 from .common import cached_model, open_run, rng_for
 from .sl_cai import SCHEMA as SL_CAI_SCHEMA
 from .sl_cai import revision_examples
@@ -40,7 +40,8 @@ def helpful_examples(cfg: RunConfig, run, n: int) -> list[dict]:
     prompts = prompts[:n]
     params = SamplingParams(max_new_tokens=cfg.sft.helpful_tokens, temperature=0.3, seed=cfg.seed)
     model = cached_model(cfg, run)
-    answers = model.generate([list(p.messages) for p in prompts], params)
+    with progress("helpful answers", len(prompts)) as advance:
+        answers = model.generate([list(p.messages) for p in prompts], params, advance)
     store = RecordStore(run.stage_dir("sft") / "helpful.jsonl", HELPFUL_SCHEMA)
     have = store.ids()
     out = []
@@ -113,9 +114,12 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
     model_dir = out / "model"
     trained.save_pretrained(str(model_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(model_dir))
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    logs = trainer.state.log_history
+    losses = [h["loss"] for h in logs if "loss" in h]
+    tokens = max((float(h["num_tokens"]) for h in logs if "num_tokens" in h), default=0.0)
     return {"steps": trainer.state.global_step, "first loss": round(losses[0], 4) if losses else None,
             "final loss": round(result.training_loss, 4), "train seconds": round(seconds, 1),
+            "train tokens/s": round(tokens / seconds, 1) if tokens and not resume else "n/a (resumed)",
             "model": str(model_dir)}
 
 
