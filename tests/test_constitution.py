@@ -82,6 +82,14 @@ def test_yaml_syntax_error_points_at_line(tmp_path):
     assert "YAML" in str(e.value)
 
 
+def test_fingerprint_changes_with_the_text(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(VALID)
+    b.write_text(VALID.replace("Which reply is kinder?", "Which reply is gentler?"))
+    assert load_constitution(a).fingerprint == load_constitution(a).fingerprint
+    assert load_constitution(a).fingerprint != load_constitution(b).fingerprint
+
+
 def test_unknown_name_lists_packaged_sets():
     with pytest.raises(ConstitutionalError, match="cai-2022"):
         load_constitution("no-such-constitution")

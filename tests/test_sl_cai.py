@@ -51,6 +51,7 @@ def test_records_carry_provenance_and_exports_are_trl_formats(tmp_path, tiny_mod
     for rec in records:
         assert rec["schema"] == "constitutional.sl_cai/1"
         assert rec["model"] == tiny_generator.name and rec["seed"] == 0
+        assert rec["constitution"] == "cai-2022" and len(rec["constitution_sha"]) == 16
         assert rec["params"]["critique"]["max_new_tokens"] == 8
         assert len(rec["rounds"]) == 2 and rec["principle_ids"] == [r["principle_id"] for r in rec["rounds"]]
         assert set(rec["principle_ids"]) <= ids

@@ -12,6 +12,7 @@ name (``cai-2022``); anything else is a path.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from functools import cached_property
@@ -62,6 +63,12 @@ class Constitution(BaseModel):
                 raise ValueError(f"duplicate principle id '{p.id}' (principle {i})")
             seen.add(p.id)
         return self
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Short hash of the content: records carry it, so an edited
+        constitution never passes for the one that produced a dataset."""
+        return hashlib.sha256(self.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
 
     @cached_property
     def by_id(self) -> dict[str, Principle]:

@@ -110,12 +110,14 @@ def run_chunk(states: list[_State], model: CachedGenerator, constitution: Consti
             })
 
 
-def to_record(s: _State, cfg: RunConfig, model_name: str, params: dict[str, SamplingParams]) -> dict:
+def to_record(s: _State, cfg: RunConfig, constitution: Constitution, model_name: str,
+              params: dict[str, SamplingParams]) -> dict:
     return {
         "id": s.prompt.id, "category": s.prompt.category, "messages": list(s.prompt.messages),
         "response": s.response, "rounds": s.rounds,
         "principle_ids": [r["principle_id"] for r in s.rounds], "fewshot_ids": [d.id for d in s.demos],
-        "constitution": cfg.sl_cai.constitution, "model": model_name, "seed": cfg.seed,
+        "constitution": constitution.name, "constitution_sha": constitution.fingerprint,
+        "model": model_name, "seed": cfg.seed,
         "params": {k: v.to_dict() for k, v in params.items()}, "created": time.time(),
     }
 
@@ -174,7 +176,7 @@ def main(cfg: RunConfig) -> dict:
             states = [_State(p, run_demos) for p in todo[i : i + chunk]]
             run_chunk(states, model, constitution, cfg, params, advance)
             for st in states:
-                store.append(to_record(st, cfg, model.name, params))
+                store.append(to_record(st, cfg, constitution, model.name, params))
     records = list(store)
     counts = export(records, out_dir)
     flags: dict[str, int] = {}
