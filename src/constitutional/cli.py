@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -193,6 +192,3 @@ def prompts_validate(path: str = typer.Argument(..., help="packaged name or a .j
     recs = load_prompts(path)
     summary(f"{path} is valid", {"records": len(recs), **_prompt_counts(recs)})
 
-
-def main() -> None:  # pragma: no cover - console entry point
-    app(sys.argv[1:])
