@@ -113,3 +113,13 @@ def test_a_slightly_longer_shared_prefix_reuses_the_cached_one(tiny_model_dir):
     cached = reuse._prefix
     assert reuse.generate(second, p) == plain.generate(second, p)
     assert reuse._prefix is cached  # "Tell me about the" did not force a new prefix computation
+
+
+def test_option_probs_do_not_depend_on_batching(tiny_model_dir):
+    from constitutional.models.hf import TransformersGenerator
+
+    options = ["(A)", "(B)", " maybe not"]
+    one = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=1).option_probs(CONVS, options)
+    many = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=8).option_probs(CONVS, options)
+    for a, b in zip(one, many):
+        assert a == pytest.approx(b, abs=1e-4)

@@ -172,28 +172,50 @@ class TransformersGenerator:
     # -- scoring ---------------------------------------------------------------------------------
     @torch.inference_mode()
     def option_probs(self, conversations: Sequence[Conversation], options: Sequence[str]) -> list[list[float]]:
+        """Each prompt runs once (left-padded, logits of its last position only);
+        the options then continue from a copy of its KV cache, so judging
+        (A) against (B) costs one prompt pass, not two, and never holds
+        full-vocabulary logits for every prompt position."""
+        from transformers import DynamicCache
+
         opt_ids = [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
         if any(len(o) == 0 for o in opt_ids):
             raise ValueError("options must be non-empty strings")
-        seqs = [(ci, oi, self.encode(c)) for ci, c in enumerate(conversations) for oi in range(len(options))]
-        logp = [[0.0] * len(options) for _ in conversations]
+        n_opt, tail = len(options), max(len(o) for o in opt_ids) - 1
         pad = self.tokenizer.pad_token_id
-        size = max(1, self.batch_size // 2)
-        for batch in self._batches(seqs, size):
-            full = [p + opt_ids[oi] for _, oi, p in batch]
-            width = max(len(s) for s in full)
-            ids = torch.full((len(full), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(full), width), dtype=torch.long)
-            for row, s in enumerate(full):  # right padding: positions stay 0..n-1
-                ids[row, : len(s)] = torch.tensor(s)
-                mask[row, : len(s)] = 1
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
-            lp = torch.log_softmax(logits, dim=-1)
-            for row, (ci, oi, p) in enumerate(batch):
-                toks = opt_ids[oi]
-                positions = torch.arange(len(p) - 1, len(p) - 1 + len(toks))
-                logp[ci][oi] = lp[row, positions, torch.tensor(toks)].sum().item()
-        return [normalize_logprobs(row) for row in logp]
+        out: list[list[float]] = []
+        for batch in self._batches([self.encode(c) for c in conversations], self.batch_size):
+            width = max(len(p) for p in batch)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, p in enumerate(batch):
+                ids[row, width - len(p) :] = torch.tensor(p)
+                mask[row, width - len(p) :] = 1
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            cache = DynamicCache(config=self.model.config)
+            first = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                               position_ids=pos.to(self.device), use_cache=True, logits_to_keep=1,
+                               **{self._cache_kw: cache}).logits[:, -1].float().log_softmax(-1)
+            # log P(first option token | prompt), shape (batch, n_opt)
+            logp = first[:, [o[0] for o in opt_ids]].clone()
+            if tail:  # multi-token options: every (prompt, option) row continues from the prompt's cache
+                cache.batch_repeat_interleave(n_opt)
+                cont = torch.full((len(batch) * n_opt, tail), pad, dtype=torch.long)
+                for row in range(len(batch)):
+                    for oi, o in enumerate(opt_ids):
+                        cont[row * n_opt + oi, : len(o) - 1] = torch.tensor(o[:-1], dtype=torch.long)
+                lens = torch.tensor([len(p) for p in batch]).repeat_interleave(n_opt)
+                cpos = lens[:, None] + torch.arange(tail)[None, :]
+                cmask = torch.cat([mask.repeat_interleave(n_opt, 0), torch.ones_like(cont)], dim=1)
+                lp = self.model(input_ids=cont.to(self.device), attention_mask=cmask.to(self.device),
+                                position_ids=cpos.to(self.device), use_cache=True,
+                                **{self._cache_kw: cache}).logits.float().log_softmax(-1)
+                for row in range(len(batch)):
+                    for oi, o in enumerate(opt_ids):
+                        r = row * n_opt + oi
+                        logp[row, oi] += sum(lp[r, j, t].item() for j, t in enumerate(o[1:]))
+            out += [normalize_logprobs(r.tolist()) for r in logp]
+        return out
 
 
 def shared_prefix_len(rows: Sequence[Sequence[int]]) -> int:
