@@ -123,3 +123,13 @@ def test_option_probs_do_not_depend_on_batching(tiny_model_dir):
     many = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=8).option_probs(CONVS, options)
     for a, b in zip(one, many):
         assert a == pytest.approx(b, abs=1e-4)
+
+
+def test_stop_strings_cut_the_text_where_the_unstopped_text_has_them(tiny_generator):
+    free = tiny_generator.generate(CONVS, SamplingParams(max_new_tokens=24, temperature=0))
+    # pick a word each greedy output contains after its start, and stop on it
+    stops = tuple({o.split()[2] for o in free if len(o.split()) > 3})
+    stopped = tiny_generator.generate(CONVS, SamplingParams(max_new_tokens=24, temperature=0, stop=stops))
+    for f, s in zip(free, stopped):
+        assert s == truncate_at_stop(f, stops).strip()
+        assert not any(x in s for x in stops)

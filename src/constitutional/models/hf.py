@@ -134,6 +134,8 @@ class TransformersGenerator:
                 temperature=params.temperature if sample else None, top_p=None, top_k=None,
                 logits_processor=[TopKTopP(params.top_p)] if sample else None,
                 repetition_penalty=params.repetition_penalty, pad_token_id=pad,
+                # stop early on stop strings; the text is still cut at them below
+                **({"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}),
             )
             texts = self.tokenizer.batch_decode(gen[:, shared + width :], skip_special_tokens=True)
             for row, i in enumerate(idx):
