@@ -18,10 +18,10 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from .errors import ConstitutionalError
 
@@ -35,7 +35,6 @@ class PromptRecord:
     messages: tuple[Message, ...]  # ends with a user turn
     category: str = ""
     split: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def prompt(self) -> str:
@@ -173,9 +172,8 @@ def load_prompts(source: str | Path, split: str | None = None, limit: int | None
             raise ConstitutionalError(f"duplicate id '{rid}'", file=path, line=n, field="id",
                                       hint="ids must be unique within a prompt set")
         seen.add(rid)
-        extra = {k: v for k, v in row.items() if k not in ("id", "category", "split", "messages", "prompt")}
         out.append(PromptRecord(rid, _messages(row, path, n), str(row.get("category") or ""),
-                                str(row.get("split") or ""), extra))
+                                str(row.get("split") or "")))
         if limit is not None and len(out) >= limit:
             break
     if not out:

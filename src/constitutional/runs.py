@@ -132,9 +132,6 @@ class CallCache:
                             [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()])
         self.db.commit()
 
-    def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
-
 
 class CachedGenerator:
     """A Generator that answers repeated calls from a CallCache and stores new

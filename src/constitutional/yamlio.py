@@ -30,8 +30,12 @@ def _walk(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:
 
 def load_yaml_text(text: str, source: str | Path) -> tuple[Any, dict[str, int]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:  # one parse: the node tree gives line numbers, the same tree gives the data
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise ConstitutionalError(

@@ -100,7 +100,7 @@ class TransformersGenerator:
             list(conv), add_generation_prompt=not continue_final, continue_final_message=continue_final,
             tokenize=True, return_dict=False,
         )
-        return list(out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out)
+        return list(out["input_ids"] if hasattr(out, "keys") else out)
 
     def _batches(self, items: list, size: int):
         for i in range(0, len(items), size):

@@ -21,10 +21,11 @@ from .common import cached_model, open_run
 def main(cfg: RunConfig) -> dict:
     c = cfg.compare
     run = open_run(cfg, "compare")
-    after = c.after or f"hf:{run.root / 'sft' / 'model'}"
-    if after.startswith("hf:") and not (run.root / "sft" / "model" / "config.json").is_file() and c.after is None:
+    tuned = run.root / "sft" / "model"
+    if c.after is None and not (tuned / "config.json").is_file():
         raise ConstitutionalError("no tuned model to compare", file=run.root / "sft" / "model",
                                   hint="run the sft stage first, or set compare.after to a model spec")
+    after = c.after or f"hf:{tuned}"
     sets = [("harmful", load_prompts(c.redteam_prompts, "eval", c.per_set)),
             ("helpful", load_prompts(c.helpful_prompts, "eval", c.per_set))]
     prompts = [(kind, p) for kind, ps in sets for p in ps]

@@ -50,7 +50,6 @@ class _State:
     """One prompt's record as the rounds fill it in."""
 
     prompt: PromptRecord
-    demos: list[Demo]
     response: str = ""
     rounds: list[dict] = field(default_factory=list)
 
@@ -81,16 +80,18 @@ def sampling(cfg: RunConfig) -> dict[str, SamplingParams]:
     }
 
 
-def run_chunk(states: list[_State], model: CachedGenerator, constitution: Constitution, cfg: RunConfig,
-              params: dict[str, SamplingParams], advance) -> None:
+def run_chunk(states: list[_State], demos: list[Demo], model: CachedGenerator, constitution: Constitution,
+              cfg: RunConfig, params: dict[str, SamplingParams], advance) -> None:
     """Fill in response and all rounds for a chunk of prompts, one batched call per step."""
+    shots = demo_turns(demos)
+    demo_texts = [t for d in demos for t in (d.response, d.critique, d.revision)]
     responses = model.generate([list(s.prompt.messages) for s in states], params["response"], advance)
     for s, r in zip(states, responses):
         s.response = r
     for rnd in range(cfg.sl_cai.rounds):
         principles = [constitution.sample(rng_for(cfg.seed, s.prompt.id, "principle", rnd)) for s in states]
         crit_convs = [
-            demo_turns(s.demos) + list(s.prompt.messages)
+            shots + list(s.prompt.messages)
             + [{"role": "assistant", "content": s.latest}, {"role": "user", "content": p.critique}]
             for s, p in zip(states, principles)
         ]
@@ -102,7 +103,6 @@ def run_chunk(states: list[_State], model: CachedGenerator, constitution: Consti
         revisions = model.generate(rev_convs, params["revision"], advance)
         for s, p, c, raw in zip(states, principles, critiques, revisions):
             rev = clean_revision(raw)
-            demo_texts = [t for d in s.demos for t in (d.response, d.critique, d.revision)]
             s.rounds.append({
                 "round": rnd, "principle_id": p.id, "critique_request": p.critique, "critique": c,
                 "revision_request": p.revision, "revision_raw": raw, "revision": rev,
@@ -110,12 +110,12 @@ def run_chunk(states: list[_State], model: CachedGenerator, constitution: Consti
             })
 
 
-def to_record(s: _State, cfg: RunConfig, constitution: Constitution, model_name: str,
+def to_record(s: _State, demos: list[Demo], cfg: RunConfig, constitution: Constitution, model_name: str,
               params: dict[str, SamplingParams]) -> dict:
     return {
         "id": s.prompt.id, "category": s.prompt.category, "messages": list(s.prompt.messages),
         "response": s.response, "rounds": s.rounds,
-        "principle_ids": [r["principle_id"] for r in s.rounds], "fewshot_ids": [d.id for d in s.demos],
+        "principle_ids": [r["principle_id"] for r in s.rounds], "fewshot_ids": [d.id for d in demos],
         "constitution": constitution.name, "constitution_sha": constitution.fingerprint,
         "model": model_name, "seed": cfg.seed,
         "params": {k: v.to_dict() for k, v in params.items()}, "created": time.time(),
@@ -173,10 +173,10 @@ def main(cfg: RunConfig) -> dict:
     run_demos = rng_for(cfg.seed, "fewshot").sample(demos, min(s.num_fewshot, len(demos)))
     with progress("sl_cai calls", len(todo) * (1 + 2 * s.rounds)) as advance:
         for i in range(0, len(todo), chunk):
-            states = [_State(p, run_demos) for p in todo[i : i + chunk]]
-            run_chunk(states, model, constitution, cfg, params, advance)
+            states = [_State(p) for p in todo[i : i + chunk]]
+            run_chunk(states, run_demos, model, constitution, cfg, params, advance)
             for st in states:
-                store.append(to_record(st, cfg, constitution, model.name, params))
+                store.append(to_record(st, run_demos, cfg, constitution, model.name, params))
     records = list(store)
     counts = export(records, out_dir)
     flags: dict[str, int] = {}
