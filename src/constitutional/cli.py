@@ -73,6 +73,11 @@ def run(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="
 STAGE_COMMANDS = {
     "sl-cai": ("sl_cai", "SL-CAI: responses, critiques and revisions against sampled principles."),
     "sft": ("sft", "Supervised fine-tuning on the run's SL-CAI revisions plus helpful answers."),
+    "pairs": ("pairs", "RL-CAI: two replies per prompt (judge, revision or contrastive strategy)."),
+    "feedback": ("feedback", "RL-CAI: soft AI preference labels, both orders, judge accuracy recorded."),
+    "reward": ("reward", "Train the preference model on the run's labeled pairs (soft or hard labels)."),
+    "rl": ("rl", "RL (RLOO/GRPO) of the SL-CAI policy against the run's reward, with a KL penalty."),
+    "dpo": ("dpo", "DPO of the SL-CAI policy on the run's AI preferences (soft labels as weights)."),
     "generate": ("generate", "Answer a prompt set with any model (--model=SPEC --generate.prompts=FILE)."),
     "compare": ("compare", "Before/after table of the base and tuned model on held-out prompts."),
 }
@@ -87,6 +92,33 @@ def _stage_command(command: str, stage: str, help_text: str) -> None:
 
 for _command, (_stage, _help) in STAGE_COMMANDS.items():
     _stage_command(_command, _stage, _help)
+
+
+@app.command("judge-check", context_settings=EXTRA)
+@friendly
+def judge_check_cmd(ctx: typer.Context, model: str = typer.Argument(..., help="feedback model spec"),
+                    config: Optional[Path] = typer.Option(None, help="YAML config (its feedback section applies)"),
+                    out: Optional[Path] = typer.Option(None, help="also write the full report as JSON here")):
+    """Measure a feedback model on the packaged labeled pairs: accuracy, position bias, calibration."""
+    import json
+
+    from .judge_check import CHECK_COLUMNS, check_calls, check_rows, judge_check
+    from .models import load_generator
+    from .runs import CachedGenerator, CallCache
+    from .ui import progress
+
+    cfg = load_config(config, ctx.args)
+    gen = CachedGenerator(load_generator(model, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                                         trust_remote_code=cfg.trust_remote_code), CallCache(Path(":memory:")),
+                          chunk=cfg.batch_size)
+    t0 = time.time()
+    with progress("judge check", check_calls(cfg.feedback, cfg.feedback.check_limit)) as advance:
+        check = judge_check(gen, cfg.feedback, cfg.seed, cfg.feedback.check_limit, advance)
+    check["seconds"] = round(time.time() - t0, 1)
+    table(f"judge check: {model} on {check['labeled_set']} ({check['seconds']}s)", CHECK_COLUMNS, check_rows(check))
+    if out:
+        out.write_text(json.dumps(check, indent=2), encoding="utf-8")
+        console.print(f"wrote {out}")
 
 
 @app.command()

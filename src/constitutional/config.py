@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import ConstitutionalError
 from .yamlio import line_of, load_yaml
 
-STAGES = ("sl_cai", "sft", "compare", "generate")
+STAGES = ("sl_cai", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate")
 
 
 class Section(BaseModel):
@@ -61,6 +61,80 @@ class SFTConfig(Section):
     save_steps: int = Field(25, ge=1, description="checkpoint every N optimizer steps (a killed run resumes from it)")
 
 
+class PairsConfig(Section):
+    strategy: Literal["judge", "revision", "contrastive"] = Field(
+        "judge", description="judge: two samples labeled by AI feedback (the paper); revision: SL-CAI revision over "
+        "original (no judge); contrastive: harmless- vs harmful-prompted samples (RLCD, no judge)")
+    prompts: str = Field("redteam", description="red-team prompt set for harmlessness pairs")
+    split: str | None = Field("train", description="split of the prompt set")
+    limit: int | None = Field(64, ge=1, description="at most this many red-team prompts (null: all)")
+    helpful_source: str = Field("judge", description="helpfulness pairs: judge (two samples, AI-labeled with "
+                                "helpfulness principles), contrastive, none, or a preference file (hh-rlhf "
+                                "chosen/rejected or prompt/chosen/rejected) for human labels")
+    helpful_prompts: str = Field("helpful", description="helpful prompt set for helpfulness pairs")
+    helpful_limit: int | None = Field(32, ge=1, description="at most this many helpfulness pairs")
+    policy: str | None = Field(None, description="model that samples the replies (null: this run's SFT model if "
+                               "trained, else the run's model)")
+    temperature: float = Field(1.0, ge=0, description="sampling temperature of the two replies (the paper uses 1)")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
+    max_new_tokens: int = Field(96, ge=8, description="max new tokens per reply")
+
+
+class FeedbackConfig(Section):
+    model: str | None = Field(None, description="feedback (judge) model spec (null: the run's model)")
+    constitution: str = Field("cai-2022", description="comparison principles for harmlessness pairs")
+    helpful_constitution: str = Field("helpfulness", description="comparison principles for helpfulness pairs")
+    principles: int = Field(1, ge=1, le=16, description="comparison questions per label (ensemble, averaged)")
+    fewshot: int = Field(0, ge=0, le=3, description="packaged worked judgments shown first (0-3)")
+    cot: bool = Field(False, description="chain of thought: the judge reasons before the letter is read")
+    clamp: list[float] | None = Field(None, description="clamp labels to [lo, hi] (null: [0.4, 0.6] with cot, "
+                                      "none without, as in the paper)")
+    cot_tokens: int = Field(96, ge=8, description="max tokens of a chain-of-thought")
+    check: bool = Field(True, description="measure the judge on the packaged labeled pairs first; labels record "
+                        "its accuracy")
+    check_limit: int | None = Field(None, ge=1, description="judge-check at most this many labeled pairs")
+
+
+class RewardConfig(Section):
+    base: str | None = Field(None, description="model the preference model starts from (null: this run's SFT "
+                             "model if trained, else the run's model)")
+    labels: Literal["soft", "hard"] = Field("soft", description="soft: BCE on the AI probability; hard: the "
+                                            "better reply wins (as TRL's RewardTrainer)")
+    heldout: float = Field(0.2, ge=0, lt=1, description="fraction of pairs held out for pairwise accuracy")
+    epochs: float = Field(3.0, gt=0, description="training epochs")
+    learning_rate: float = Field(3e-5, gt=0, description="peak learning rate")
+    batch_size: int = Field(8, ge=1, description="pairs per step")
+    max_length: int = Field(320, ge=32, description="drop pairs longer than this many tokens")
+
+
+class RLConfig(Section):
+    algorithm: Literal["rloo", "grpo"] = Field("rloo", description="TRL online trainer (PPO was removed from TRL)")
+    reward: str = Field("preference_model", description="reward function: preference_model (this run's), or "
+                        "another registered in constitutional.rewards")
+    prompts: str = Field("redteam", description="prompts the policy answers during RL")
+    split: str | None = Field("train", description="split of the RL prompt set")
+    helpful_prompts: str | None = Field("helpful", description="helpful prompts mixed in 1:1 (null: none), so "
+                                        "RL does not only see harmful requests")
+    limit: int | None = Field(32, ge=1, description="prompts from each set")
+    steps: int = Field(12, ge=1, description="optimizer steps")
+    num_generations: int = Field(4, ge=2, description="samples per prompt (RLOO/GRPO group size)")
+    prompts_per_step: int = Field(2, ge=1, description="prompts per optimizer step")
+    max_new_tokens: int = Field(64, ge=8, description="max new tokens per sample")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature")
+    beta: float = Field(0.05, ge=0, description="KL penalty to the reference (SFT) model")
+    learning_rate: float = Field(3e-6, gt=0, description="peak learning rate")
+
+
+class DPOConfig(Section):
+    beta: float = Field(0.1, gt=0, description="DPO temperature: how far the policy may move from the reference")
+    min_confidence: float = Field(0.55, ge=0.5, lt=1, description="drop pairs whose label is closer to 0.5")
+    epochs: float = Field(1.0, gt=0, description="training epochs")
+    learning_rate: float = Field(5e-6, gt=0, description="peak learning rate")
+    batch_size: int = Field(4, ge=1, description="pairs per step")
+    max_length: int = Field(320, ge=32, description="truncate prompt+reply to this many tokens")
+    lora: bool = Field(False, description="train LoRA adapters (merged on save)")
+
+
 class CompareConfig(Section):
     redteam_prompts: str = Field("redteam", description="held-out harmful prompts (eval split)")
     helpful_prompts: str = Field("helpful", description="held-out helpful prompts (eval split)")
@@ -90,6 +164,11 @@ class RunConfig(Section):
     stages: list[Literal[STAGES]] = Field(["sl_cai", "sft", "compare"], description="stages `constitutional run` chains")  # type: ignore[valid-type]
     sl_cai: SLCAIConfig = Field(default_factory=SLCAIConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
+    pairs: PairsConfig = Field(default_factory=PairsConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    rl: RLConfig = Field(default_factory=RLConfig)
+    dpo: DPOConfig = Field(default_factory=DPOConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
 

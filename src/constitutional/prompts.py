@@ -197,3 +197,51 @@ def load_fewshot(source: str | Path = "fewshot") -> list[Demo]:
                                                "critique, revision_request and revision")
         demos.append(Demo(**{k: row[k].strip() for k in Demo.__dataclass_fields__}))
     return demos
+
+
+@dataclass(frozen=True)
+class Preference:
+    """A labeled preference: ``chosen`` is the better reply to ``messages``."""
+
+    id: str
+    messages: tuple[Message, ...]
+    chosen: str
+    rejected: str
+    kind: str = ""
+    split: str = ""
+
+
+def _reply(row: dict, key: str, path: Path, n: int) -> str:
+    value = row.get(key)
+    if isinstance(value, list):  # TRL conversational: [{"role": "assistant", "content": ...}]
+        value = value[-1].get("content") if value and isinstance(value[-1], dict) else None
+    elif isinstance(value, str) and value.lstrip("\n").startswith("Human:"):  # hh-rlhf transcript
+        turns = parse_hh(value)
+        value = turns[-1]["content"] if turns and turns[-1]["role"] == "assistant" else None
+    if not isinstance(value, str) or not value.strip():
+        raise ConstitutionalError("missing or empty reply", file=path, line=n, field=key,
+                                  hint="preference records need 'chosen' and 'rejected' replies")
+    return value.strip()
+
+
+def load_preferences(source: str | Path, split: str | None = None, limit: int | None = None) -> list[Preference]:
+    """Preference pairs: hh-rlhf (``chosen``/``rejected`` transcripts), TRL
+    (``prompt`` + ``chosen``/``rejected`` strings or message lists), or the
+    packaged ``judge_pairs`` format (``prompt``, ``chosen``, ``rejected``, ``kind``)."""
+    path = packaged_path(str(source)) if (str(source) in PACKAGED or str(source) == "judge_pairs") else Path(source)
+    if not path.exists():
+        raise ConstitutionalError(f"preference file '{source}' not found",
+                                  hint="pass a .jsonl/.json/.csv/.parquet file or a datasets directory")
+    out: list[Preference] = []
+    for n, row in _rows(path):
+        if split is not None and row.get("split") != split:
+            continue
+        prompt_row = {k: v for k, v in row.items() if k != "chosen"} if "prompt" in row or "messages" in row else row
+        messages = _messages(prompt_row, path, n)
+        out.append(Preference(str(row.get("id") or f"{path.stem}-{n}"), messages, _reply(row, "chosen", path, n),
+                              _reply(row, "rejected", path, n), str(row.get("kind") or ""), str(row.get("split") or "")))
+        if limit is not None and len(out) >= limit:
+            break
+    if not out:
+        raise ConstitutionalError("no preference pairs" + (f" for split '{split}'" if split else ""), file=path)
+    return out

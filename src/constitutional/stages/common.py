@@ -33,3 +33,12 @@ def rng_for(*parts) -> random.Random:
     draws don't shift when prompts are added, reordered or resumed."""
     h = hashlib.sha256(repr(parts).encode()).digest()
     return random.Random(int.from_bytes(h[:8], "big"))
+
+
+def policy_spec(cfg: RunConfig, run: RunDir, override: str | None = None) -> str:
+    """The model later stages start from: ``override``, else this run's SFT
+    checkpoint when one was trained, else the run's model."""
+    if override:
+        return override
+    sft = run.root / "sft" / "model"
+    return f"hf:{sft}" if (sft / "config.json").is_file() else cfg.model

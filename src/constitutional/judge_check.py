@@ -1,0 +1,65 @@
+"""How good is a feedback model? Accuracy, position bias and calibration on
+the packaged labeled preference pairs (``data/judge_pairs.jsonl``: harmless
+and helpful pairs written for the project, each scored in both orders).
+
+The feedback stage runs this with its own settings before labeling, and every
+label record carries the result: an AI label is only as good as its judge.
+"""
+
+from __future__ import annotations
+
+from .config import FeedbackConfig
+from .constitution import Constitution, load_constitution
+from .judge import JudgeSettings, Pair, agreement, load_shots, score_pairs
+from .prompts import load_preferences
+from .stages.common import rng_for
+
+LABELED_SET = "judge_pairs"
+
+
+def settings_for(f: FeedbackConfig, seed: int) -> JudgeSettings:
+    clamp = tuple(f.clamp) if f.clamp else ((0.4, 0.6) if f.cot else None)
+    return JudgeSettings(k=f.principles, shots=load_shots()[: f.fewshot], cot=f.cot, clamp=clamp,
+                         cot_tokens=f.cot_tokens, seed=seed)
+
+
+def questions_for(kind: str, pair_id: str, harmless: Constitution, helpful: Constitution, k: int,
+                  seed: int) -> list[str]:
+    """``k`` distinct comparison questions, drawn per pair (seeded by its id)."""
+    con = helpful if kind == "helpful" else harmless
+    picked = rng_for(seed, pair_id, "questions").sample(con.principles, min(k, len(con.principles)))
+    return [p.comparison for p in picked]
+
+
+def check_calls(f: FeedbackConfig, limit: int | None = None) -> int:
+    """Model calls a judge check makes (for progress bars)."""
+    return len(load_preferences(LABELED_SET, limit=limit)) * f.principles * 2 * (1 + f.cot)
+
+
+def judge_check(model, f: FeedbackConfig, seed: int = 0, limit: int | None = None, progress=None) -> dict:
+    prefs = load_preferences(LABELED_SET, limit=limit)
+    harmless, helpful = load_constitution(f.constitution), load_constitution(f.helpful_constitution)
+    settings = settings_for(f, seed)
+    pairs = [Pair(p.id, p.messages, p.chosen, p.rejected) for p in prefs]
+    qs = [questions_for(p.kind, p.id, harmless, helpful, settings.k, seed) for p in prefs]
+    results = score_pairs(model, pairs, qs, settings, progress)
+    out = {"judge": model.name, "labeled_set": f"{LABELED_SET} ({len(prefs)} pairs, both orders)",
+           **agreement(results, [1.0] * len(results)),
+           "by_kind": {kind: agreement([r for r, p in zip(results, prefs) if p.kind == kind],
+                                       [1.0] * sum(p.kind == kind for p in prefs))
+                       for kind in sorted({p.kind for p in prefs})},
+           "settings": {"principles": settings.k, "fewshot": len(settings.shots), "cot": settings.cot,
+                        "clamp": settings.clamp, "constitution": f.constitution,
+                        "helpful_constitution": f.helpful_constitution}}
+    return out
+
+
+def check_rows(check: dict) -> list[tuple]:
+    rows = [("all", check["n"], check["accuracy"], check["accuracy_one_order"], check["position_bias"],
+             check["ece"], check["brier"])]
+    for kind, a in check["by_kind"].items():
+        rows.append((kind, a["n"], a["accuracy"], a["accuracy_one_order"], a["position_bias"], a["ece"], a["brier"]))
+    return rows
+
+
+CHECK_COLUMNS = ["pairs", "n", "accuracy (both orders)", "accuracy (one order)", "position bias", "ECE", "Brier"]

@@ -1,0 +1,101 @@
+"""DPO on the run's AI preferences: the cheaper alternative to a preference
+model plus RL (Rafailov et al. 2023), with TRL's DPOTrainer.
+
+Each labeled pair is oriented so the preferred reply is ``chosen``; pairs
+whose label is within ``dpo.min_confidence`` of a coin flip are dropped. Soft
+labels enter as per-pair weights |2p - 1| (``WeightedDPOTrainer``; the module
+doc of ``constitutional.training`` says why weights rather than smoothing).
+Hard labels (revision, contrastive, human) weigh 1. The reference is the
+policy DPO starts from (this run's SFT model if trained). Output:
+``<run>/dpo/model``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..config import RunConfig
+from ..errors import ConstitutionalError
+from ..models import local_path
+from ..runs import RecordStore
+from ..ui import console, summary
+from .common import open_run, policy_spec
+from .feedback import SCHEMA as LABELS_SCHEMA
+from .sft import _last_checkpoint
+
+
+def dpo_rows(labels: list[dict], min_confidence: float) -> list[dict]:
+    rows = []
+    for r in labels:
+        p = float(r["label"])
+        if max(p, 1 - p) < min_confidence:
+            continue
+        good, bad = (r["a"], r["b"]) if p > 0.5 else (r["b"], r["a"])
+        rows.append({"prompt": r["messages"], "chosen": [{"role": "assistant", "content": good}],
+                     "rejected": [{"role": "assistant", "content": bad}], "weight": abs(2 * p - 1)})
+    return rows
+
+
+def train(cfg: RunConfig, rows: list[dict], policy: Path, out: Path) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+    from trl import DPOConfig
+
+    from ..models.hf import load_tokenizer
+    from ..training import WeightedDPOTrainer, cpu_safe_args
+
+    d = cfg.dpo
+    tok = load_tokenizer(policy, cfg.trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(str(policy), dtype=torch.float32, trust_remote_code=cfg.trust_remote_code)
+    args = DPOConfig(output_dir=str(out / "checkpoints"), num_train_epochs=d.epochs, learning_rate=d.learning_rate,
+                     per_device_train_batch_size=d.batch_size, beta=d.beta, max_length=d.max_length,
+                     lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=2, save_strategy="steps",
+                     save_steps=25, save_total_limit=1, seed=cfg.seed, **cpu_safe_args())
+    peft_config = None
+    if d.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM", target_modules="all-linear")
+    trainer = WeightedDPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                                 peft_config=peft_config)
+    resume = _last_checkpoint(out / "checkpoints")
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    trained = trainer.model.merge_and_unload() if d.lora else trainer.model
+    trained.save_pretrained(str(out / "model"), safe_serialization=True)
+    tok.save_pretrained(str(out / "model"))
+    logs = trainer.state.log_history
+    acc = [h["rewards/accuracies"] for h in logs if "rewards/accuracies" in h]
+    margins = [h["rewards/margins"] for h in logs if "rewards/margins" in h]
+    return {"steps": trainer.state.global_step, "final loss": round(result.training_loss, 4),
+            "reward accuracy (last log)": round(acc[-1], 4) if acc else None,
+            "reward margin (last log)": round(margins[-1], 4) if margins else None,
+            "train seconds": round(time.time() - t0, 1)}
+
+
+def main(cfg: RunConfig) -> dict:
+    d = cfg.dpo
+    run = open_run(cfg, "dpo")
+    out = run.stage_dir("dpo")
+    if run.is_done("dpo") and (out / "model" / "config.json").is_file():
+        console.print(f"[bold]dpo[/]: already done, model in {out / 'model'}")
+        return run.manifest()["stages"]["dpo"].get("summary", {})
+    labels = list(RecordStore(run.root / "feedback" / "labels.jsonl", LABELS_SCHEMA))
+    if not labels:
+        raise ConstitutionalError("no labeled pairs", file=run.root / "feedback" / "labels.jsonl",
+                                  hint="run the pairs and feedback stages first")
+    rows = dpo_rows(labels, d.min_confidence)
+    if not rows:
+        raise ConstitutionalError(f"every label is within {d.min_confidence} of a coin flip", field="dpo.min_confidence",
+                                  hint="lower dpo.min_confidence, or use a stronger feedback model")
+    policy = local_path(policy_spec(cfg, run))
+    run.mark("dpo", "running")
+    console.print(f"[bold]dpo[/]: {len(rows)} of {len(labels)} pairs (confidence >= {d.min_confidence}), "
+                  f"mean weight {sum(r['weight'] for r in rows) / len(rows):.3f}, from {policy}")
+    result = {"pairs used": len(rows), "pairs dropped (too close)": len(labels) - len(rows),
+              **train(cfg, rows, policy, out), "model": str(out / "model")}
+    run.mark("dpo", "done", summary=result)
+    summary("DPO summary", result)
+    return result

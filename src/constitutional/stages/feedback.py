@@ -1,0 +1,94 @@
+"""RL-CAI AI feedback: soft preference labels for the run's pairs.
+
+For every pair without a label (``judge`` strategy), a feedback model reads
+the conversation, ``feedback.principles`` comparison questions sampled per
+pair from the constitution (helpfulness questions for helpfulness pairs),
+and the two replies in both orders (see ``constitutional.judge``). Pairs that
+came labeled (revision, contrastive, human) pass through with their label.
+
+Before labeling, the same judge with the same settings is measured on the
+packaged labeled pairs (``judge_check``); every label record carries that
+accuracy and the judge's position bias, and ``judge_check.json`` keeps the
+full report. Outputs: ``<run>/feedback/labels.jsonl`` (schema
+``constitutional.labels/1``). A killed run resumes: labeled ids are skipped
+and repeated model calls are answered from the run's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ..config import RunConfig
+from ..constitution import load_constitution
+from ..errors import ConstitutionalError
+from ..judge import Pair, position_bias, score_pairs
+from ..judge_check import CHECK_COLUMNS, check_calls, check_rows, judge_check, questions_for, settings_for
+from ..runs import RecordStore
+from ..ui import console, progress, summary, table
+from .common import cached_model, open_run
+from .pairs import SCHEMA as PAIRS_SCHEMA
+
+SCHEMA = "constitutional.labels/1"
+
+
+def main(cfg: RunConfig) -> dict:
+    f = cfg.feedback
+    run = open_run(cfg, "feedback")
+    out_dir = run.stage_dir("feedback")
+    pairs = list(RecordStore(run.root / "pairs" / "pairs.jsonl", PAIRS_SCHEMA))
+    if not pairs:
+        raise ConstitutionalError("no pairs to label", file=run.root / "pairs" / "pairs.jsonl",
+                                  hint="run the pairs stage first (constitutional pairs CONFIG)")
+    store = RecordStore(out_dir / "labels.jsonl", SCHEMA)
+    have = store.ids()
+    todo = [p for p in pairs if p["id"] not in have]
+    spec = f.model or cfg.model
+    settings = settings_for(f, cfg.seed)
+    need_judge = any(p["label"] is None for p in todo) or f.check
+    model = cached_model(cfg, run, spec) if need_judge else None
+    run.mark("feedback", "running")
+    t0 = time.time()
+    check = None
+    if f.check:
+        with progress("judge check", check_calls(f, f.check_limit)) as advance:
+            check = judge_check(model, f, cfg.seed, f.check_limit, advance)
+        (out_dir / "judge_check.json").write_text(json.dumps(check, indent=2), encoding="utf-8")
+        table(f"judge check: {spec} on {check['labeled_set']}", CHECK_COLUMNS, check_rows(check))
+    judge = {"model": spec, "accuracy": check["accuracy"] if check else None,
+             "position_bias": check["position_bias"] if check else None, "n": check["n"] if check else 0,
+             "labeled_set": check["labeled_set"] if check else None}
+    harmless, helpful = load_constitution(f.constitution), load_constitution(f.helpful_constitution)
+    unlabeled = [p for p in todo if p["label"] is None]
+    console.print(f"[bold]feedback[/]: {len(pairs)} pairs, {len(unlabeled)} to label with {spec} "
+                  f"({settings.k} question(s) x 2 orders{', chain of thought' if settings.cot else ''})")
+    for p in todo:
+        if p["label"] is not None:
+            store.append({**p, "schema": SCHEMA, "judge": None})
+    chunk = max(cfg.batch_size // 2, 1)
+    with progress("feedback labels", len(unlabeled)) as advance:
+        for i in range(0, len(unlabeled), chunk):
+            part = unlabeled[i : i + chunk]
+            qs = [questions_for(p["kind"], p["id"], harmless, helpful, settings.k, cfg.seed) for p in part]
+            results = score_pairs(model, [Pair(p["id"], tuple(p["messages"]), p["a"], p["b"]) for p in part], qs,
+                                  settings)
+            for p, r in zip(part, results):
+                store.append({**p, "schema": SCHEMA, "label": round(r["p_a"], 6), "label_source": "ai feedback",
+                              "p_first": r["p_first"], "scores": r["scores"], "questions": r["questions"],
+                              "judge": judge})
+            advance(len(part))
+    labels = list(store)
+    ai = [r for r in labels if r["label_source"] == "ai feedback"]
+    result = {
+        "pairs labeled": len(labels), "by AI feedback": len(ai),
+        "by construction / human": len(labels) - len(ai),
+        "judge": spec, "judge accuracy (judge_pairs)": judge["accuracy"],
+        "judge position bias (judge_pairs)": judge["position_bias"],
+        "position bias while labeling": round(position_bias(ai), 4) if ai else None,
+        "mean |label - 0.5|": round(sum(abs(r["label"] - 0.5) for r in ai) / len(ai), 4) if ai else None,
+        "labels preferring a": sum(r["label"] > 0.5 for r in labels),
+        "seconds": round(time.time() - t0, 1), "labels": str(store.path),
+    }
+    run.mark("feedback", "done", summary=result)
+    summary("feedback summary", result)
+    return result

@@ -1,0 +1,152 @@
+"""The preference model (Bai et al. 2022 sec. 4.1): a sequence-classification
+head on the policy's backbone, trained on the run's labeled pairs.
+
+Soft AI labels train it with binary cross-entropy against the label
+(``SoftRewardTrainer``); ``reward.labels: hard`` turns every label into a win
+for the preferred reply, which is TRL's loss. A seeded ``reward.heldout``
+share of pairs is kept out of training; the stage reports pairwise accuracy
+on it (does the model rank the labeled-better reply higher?) and the mean
+reward of preferred and dispreferred replies. The model is saved to
+``<run>/reward/model`` and is what ``rl`` optimizes against.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..config import RunConfig
+from ..errors import ConstitutionalError
+from ..models import local_path
+from ..runs import RecordStore
+from ..ui import console, summary
+from .common import open_run, policy_spec, rng_for
+from .feedback import SCHEMA as LABELS_SCHEMA
+
+
+def preference_rows(labels: list[dict], hard: bool) -> list[dict]:
+    """TRL conversational preference rows, ``chosen`` = reply a, ``target`` = P(a better)."""
+    rows = []
+    for r in labels:
+        p = float(r["label"])
+        if hard:
+            if p == 0.5:
+                continue
+            p = 1.0 if p > 0.5 else 0.0
+        rows.append({"id": r["id"], "kind": r["kind"], "prompt": r["messages"],
+                     "chosen": [{"role": "assistant", "content": r["a"]}],
+                     "rejected": [{"role": "assistant", "content": r["b"]}], "target": p})
+    return rows
+
+
+def split_heldout(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    held = [r for r in rows if rng_for(seed, r["id"], "heldout").random() < fraction]
+    ids = {r["id"] for r in held}
+    return [r for r in rows if r["id"] not in ids], held
+
+
+def load_reward_model(path: str | Path, trust_remote_code: bool = False):
+    """(model, tokenizer) of a sequence-classification checkpoint with a pad token set."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from ..models.hf import load_tokenizer
+
+    tok = load_tokenizer(Path(path), trust_remote_code)
+    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, dtype=torch.float32,
+                                                               trust_remote_code=trust_remote_code)
+    model.config.pad_token_id = tok.pad_token_id
+    return model.eval(), tok
+
+
+def score(model, tokenizer, conversations: list[list[dict]], batch_size: int = 8) -> list[float]:
+    """Rewards of full conversations (prompt + reply), rendered as in training."""
+    import torch
+
+    out: list[float] = []
+    for i in range(0, len(conversations), batch_size):
+        ids = [tokenizer.apply_chat_template(c, tokenize=True, return_dict=True)["input_ids"]
+               for c in conversations[i : i + batch_size]]
+        width = max(len(x) for x in ids)
+        input_ids = torch.full((len(ids), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        for row, x in enumerate(ids):
+            input_ids[row, : len(x)] = torch.tensor(x)
+            mask[row, : len(x)] = 1
+        with torch.inference_mode():
+            logits = model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)).logits
+        out += logits[:, 0].float().tolist()
+    return out
+
+
+def heldout_report(model, tokenizer, held: list[dict]) -> dict:
+    if not held:
+        return {"held-out pairs": 0}
+    r_a = score(model, tokenizer, [r["prompt"] + r["chosen"] for r in held])
+    r_b = score(model, tokenizer, [r["prompt"] + r["rejected"] for r in held])
+    decided = [(a, b, r) for a, b, r in zip(r_a, r_b, held) if r["target"] != 0.5]
+    right = [(a > b) == (r["target"] > 0.5) for a, b, r in decided]
+    pref = [a if r["target"] > 0.5 else b for a, b, r in decided]
+    dis = [b if r["target"] > 0.5 else a for a, b, r in decided]
+    out = {"held-out pairs": len(held), "held-out accuracy": round(sum(right) / len(right), 4) if right else None,
+           "mean reward preferred": round(sum(pref) / len(pref), 4) if pref else None,
+           "mean reward dispreferred": round(sum(dis) / len(dis), 4) if dis else None}
+    for kind in sorted({r["kind"] for _, _, r in decided}):
+        hits = [h for h, (_, _, r) in zip(right, decided) if r["kind"] == kind]
+        out[f"held-out accuracy ({kind})"] = round(sum(hits) / len(hits), 4)
+    return out
+
+
+def train(cfg: RunConfig, rows: list[dict], base: Path, out: Path) -> tuple[object, object, dict]:
+    from datasets import Dataset
+    from trl import RewardConfig
+
+    from ..training import SoftRewardTrainer, cpu_safe_args
+
+    r = cfg.reward
+    model, tok = load_reward_model(base, cfg.trust_remote_code)
+    model.train()
+    args = RewardConfig(output_dir=str(out / "checkpoints"), num_train_epochs=r.epochs, learning_rate=r.learning_rate,
+                        per_device_train_batch_size=r.batch_size, lr_scheduler_type="cosine", warmup_steps=0.05,
+                        logging_steps=2, save_strategy="no", max_length=r.max_length, seed=cfg.seed,
+                        **cpu_safe_args())
+    trainer = SoftRewardTrainer(model=model, args=args, processing_class=tok,
+                                train_dataset=Dataset.from_list([{k: v for k, v in x.items() if k not in ("id", "kind")}
+                                                                 for x in rows]))
+    t0 = time.time()
+    result = trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    model = trainer.model.eval()
+    model.save_pretrained(str(out / "model"), safe_serialization=True)
+    tok.save_pretrained(str(out / "model"))
+    return model, tok, {"steps": trainer.state.global_step, "first loss": round(losses[0], 4) if losses else None,
+                        "final loss": round(result.training_loss, 4), "train seconds": round(time.time() - t0, 1)}
+
+
+def main(cfg: RunConfig) -> dict:
+    r = cfg.reward
+    run = open_run(cfg, "reward")
+    out = run.stage_dir("reward")
+    if run.is_done("reward") and (out / "model" / "config.json").is_file():
+        console.print(f"[bold]reward[/]: already done, model in {out / 'model'}")
+        return run.manifest()["stages"]["reward"].get("summary", {})
+    labels = list(RecordStore(run.root / "feedback" / "labels.jsonl", LABELS_SCHEMA))
+    if not labels:
+        raise ConstitutionalError("no labeled pairs", file=run.root / "feedback" / "labels.jsonl",
+                                  hint="run the pairs and feedback stages first")
+    rows = preference_rows(labels, r.labels == "hard")
+    train_rows, held = split_heldout(rows, r.heldout, cfg.seed)
+    if not train_rows:
+        raise ConstitutionalError("no pairs left to train on", field="reward.heldout", hint="lower reward.heldout")
+    base = local_path(policy_spec(cfg, run, r.base))
+    run.mark("reward", "running")
+    console.print(f"[bold]reward[/]: {len(train_rows)} training pairs ({r.labels} labels), {len(held)} held out, "
+                  f"from {base}")
+    model, tok, info = train(cfg, train_rows, base, out)
+    result = {"training pairs": len(train_rows), "labels": r.labels, **info, **heldout_report(model, tok, held),
+              "model": str(out / "model")}
+    (out / "heldout.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    run.mark("reward", "done", summary=result)
+    summary("preference model summary", result)
+    return result

@@ -1,0 +1,184 @@
+"""RL-CAI stages on the tiny model with the real TRL trainers: pairs, feedback
+(with a killed run resuming), the soft-label preference model, one RL step
+through the reward seam, and one weighted DPO step."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from constitutional import rewards
+from constitutional.config import load_config
+from constitutional.runs import RecordStore
+from constitutional.stages import common, dpo, feedback, pairs, reward, rl
+from constitutional.training import soft_preference_loss
+
+
+class Killable:
+    """Wraps a Generator; counts calls and can die mid-run like a killed process."""
+
+    def __init__(self, inner, die_after_probs=None):
+        self.inner, self.name, self.die_after = inner, inner.name, die_after_probs
+        self.generated = self.scored = self.prob_calls = 0
+
+    def generate(self, convs, params):
+        self.generated += len(convs)
+        return self.inner.generate(convs, params)
+
+    def option_probs(self, convs, options):
+        if self.die_after is not None and self.prob_calls >= self.die_after:
+            raise KeyboardInterrupt("simulated kill")
+        self.prob_calls += 1
+        self.scored += len(convs)
+        return self.inner.option_probs(convs, options)
+
+
+def _cfg(tmp_path, tiny_model_dir, **over):
+    base = {"name": "t", "runs_dir": str(tmp_path), "model": f"hf:{tiny_model_dir}", "batch_size": 4,
+            "dtype": "float32", "pairs.limit": 6, "pairs.helpful_limit": 3, "pairs.max_new_tokens": 8,
+            "feedback.check": False}
+    return load_config(None, {**base, **over})
+
+
+def _patch(monkeypatch, gen, **kw):
+    wrapper = Killable(gen, **kw)
+    monkeypatch.setattr(common, "load_generator", lambda *a, **k: wrapper)
+    return wrapper
+
+
+def test_soft_preference_loss_matches_the_hand_worked_value():
+    """r_a = 2, r_b = 1, target 0.75: the margin is 1, sigmoid(1) = 0.731059, so
+    BCE = -(0.75 * log 0.731059 + 0.25 * log 0.268941)
+        = 0.75 * 0.313262 + 0.25 * 1.313262 = 0.234946 + 0.328315 = 0.563261.
+    With target 1 it is TRL's hard loss, -log sigmoid(1) = 0.313262."""
+    loss = soft_preference_loss(torch.tensor([2.0]), torch.tensor([1.0]), torch.tensor([0.75]))
+    assert loss.item() == pytest.approx(0.563261, abs=1e-5)
+    hard = soft_preference_loss(torch.tensor([2.0]), torch.tensor([1.0]), torch.tensor([1.0]))
+    assert hard.item() == pytest.approx(-math.log(1 / (1 + math.exp(-1))), abs=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["judge", "contrastive"])
+def test_pairs_sample_two_replies_per_prompt(tmp_path, tiny_model_dir, tiny_generator, monkeypatch, strategy):
+    gen = _patch(monkeypatch, tiny_generator)
+    cfg = _cfg(tmp_path, tiny_model_dir, **{"pairs.strategy": strategy, "pairs.helpful_source": strategy})
+    result = pairs.main(cfg)
+    recs = list(RecordStore(cfg.run_dir / "pairs" / "pairs.jsonl", pairs.SCHEMA))
+    assert len(recs) == 9 and gen.generated == 18
+    assert {r["kind"] for r in recs} == {"harmless", "helpful"}
+    for r in recs:
+        assert [m["role"] for m in r["messages"]] == ["user"]  # contrastive system prompts are not recorded
+        assert (r["label"] is None) == (strategy == "judge")
+    assert result["to label by AI feedback"] == (9 if strategy == "judge" else 0)
+    pairs.main(cfg)  # rerun: nothing new sampled
+    assert gen.generated == 18
+
+
+def test_human_preference_file_gives_labeled_helpful_pairs(tmp_path, tiny_model_dir, tiny_generator, monkeypatch):
+    _patch(monkeypatch, tiny_generator)
+    hh = tmp_path / "hh.jsonl"
+    hh.write_text(json.dumps({"chosen": "\n\nHuman: Name a prime.\n\nAssistant: 7 is prime.",
+                              "rejected": "\n\nHuman: Name a prime.\n\nAssistant: 8."}) + "\n")
+    cfg = _cfg(tmp_path, tiny_model_dir, **{"pairs.helpful_source": str(hh), "pairs.limit": 2})
+    pairs.main(cfg)
+    recs = [r for r in RecordStore(cfg.run_dir / "pairs" / "pairs.jsonl", pairs.SCHEMA) if r["kind"] == "helpful"]
+    assert len(recs) == 1 and recs[0]["label"] == 1.0 and recs[0]["a"] == "7 is prime."
+    assert recs[0]["messages"] == [{"role": "user", "content": "Name a prime."}]
+
+
+def test_killed_feedback_resumes_without_rescoring(tmp_path, tiny_model_dir, tiny_generator, monkeypatch):
+    _patch(monkeypatch, tiny_generator)
+    cfg = _cfg(tmp_path, tiny_model_dir, batch_size=4)  # 2 pairs per feedback chunk
+    pairs.main(cfg)
+    killed = _patch(monkeypatch, tiny_generator, die_after_probs=2)
+    with pytest.raises(KeyboardInterrupt):
+        feedback.main(cfg)
+    store = RecordStore(cfg.run_dir / "feedback" / "labels.jsonl", feedback.SCHEMA)
+    assert len(list(store)) == 4  # two chunks of two pairs landed before the kill
+    resumed = _patch(monkeypatch, tiny_generator)
+    result = feedback.main(cfg)
+    labels = list(store)
+    assert len(labels) == len({r["id"] for r in labels}) == 9 == result["pairs labeled"]
+    assert resumed.scored == (9 - 4) * 2  # only the unlabeled pairs, each in both orders
+    assert killed.scored == 4 * 2
+    for r in labels:
+        assert 0 < r["label"] < 1 and r["label_source"] == "ai feedback" and len(r["scores"]) == 1
+        assert r["judge"]["model"] == f"hf:{tiny_model_dir}"
+
+
+def _write_labels(run_dir, n=40, target=0.9):
+    """An easy synthetic preference task: the preferred reply always says the
+    same polite sentence, the other always the same curt one."""
+    from constitutional.prompts import load_prompts
+
+    store = RecordStore(run_dir / "feedback" / "labels.jsonl", feedback.SCHEMA)
+    for i, p in enumerate(load_prompts("helpful", "train", n)):
+        good, bad = "Happy to help: here is a clear answer.", "No. Go away."
+        a, b, label = (good, bad, target) if i % 2 else (bad, good, 1 - target)
+        store.append({"id": f"helpful/{p.id}", "kind": "helpful", "strategy": "judge", "messages": list(p.messages),
+                      "a": a, "b": b, "label": label, "label_source": "ai feedback"})
+
+
+def test_preference_model_learns_an_easy_task_from_soft_labels(tmp_path, tiny_model_dir):
+    cfg = _cfg(tmp_path, tiny_model_dir, **{"reward.epochs": 6, "reward.learning_rate": 1e-3,
+                                            "reward.heldout": 0.25, "reward.batch_size": 4})
+    _write_labels(cfg.run_dir)
+    result = reward.main(cfg)
+    assert result["held-out pairs"] >= 5
+    assert result["held-out accuracy"] >= 0.9  # chance is 0.5
+    assert result["mean reward preferred"] > result["mean reward dispreferred"]
+    assert (cfg.run_dir / "reward" / "model" / "config.json").is_file()
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def _changed_and_finite(before, after):
+    assert set(before) <= set(after)
+    assert all(torch.isfinite(t).all() for t in after.values())
+    return any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_one_rl_step_through_the_reward_seam(tmp_path, tiny_model_dir):
+    @rewards.register("test-length")
+    def _length(cfg, run):
+        def reward_fn(prompts, completions, **kw):
+            return [len(c[-1]["content"]) / 10 for c in completions]
+
+        reward_fn.__name__ = "length"
+        return reward_fn
+
+    cfg = _cfg(tmp_path, tiny_model_dir, **{"rl.reward": "test-length", "rl.steps": 1, "rl.num_generations": 2,
+                                            "rl.prompts_per_step": 2, "rl.max_new_tokens": 8, "rl.limit": 2,
+                                            "rl.learning_rate": 1e-3})
+    result = rl.main(cfg)
+    assert result["steps"] == 1
+    assert _changed_and_finite(_weights(tiny_model_dir), _weights(cfg.run_dir / "rl" / "model"))
+    curves = json.loads((cfg.run_dir / "rl" / "curves.json").read_text())["curves"]
+    assert len(curves["reward"]) == 1 and math.isfinite(curves["reward"][0][1])
+    assert 0 <= curves["refusal rate"][0][1] <= 1 and math.isfinite(curves["KL to reference"][0][1])
+    assert (cfg.run_dir / "rl" / "curves.svg").read_text().startswith("<svg")
+
+
+def test_weighted_dpo_steps(tmp_path, tiny_model_dir):
+    # two steps of two pairs: the first is the one-step warmup (lr 0), the second moves the weights
+    cfg = _cfg(tmp_path, tiny_model_dir, **{"dpo.batch_size": 2, "dpo.learning_rate": 1e-3,
+                                            "dpo.min_confidence": 0.6})
+    _write_labels(cfg.run_dir, n=4, target=0.9)
+    rows = dpo.dpo_rows(list(RecordStore(cfg.run_dir / "feedback" / "labels.jsonl", feedback.SCHEMA)), 0.6)
+    assert all(r["chosen"][0]["content"].startswith("Happy") for r in rows)  # oriented by the label
+    assert [round(r["weight"], 6) for r in rows] == [0.8] * 4
+    result = dpo.main(cfg)
+    assert result["steps"] == 2 and math.isfinite(result["final loss"])
+    assert _changed_and_finite(_weights(tiny_model_dir), _weights(cfg.run_dir / "dpo" / "model"))
+
+
+def test_unknown_reward_names_the_registered_ones(tmp_path, tiny_model_dir):
+    from constitutional.errors import ConstitutionalError
+
+    cfg = _cfg(tmp_path, tiny_model_dir, **{"rl.reward": "nope"})
+    with pytest.raises(ConstitutionalError, match="preference_model"):
+        rl.main(cfg)
