@@ -175,7 +175,7 @@ class EvalConfig(Section):
     benign_prompts: list[str] = Field(["lookalike", "borderline"], description="benign prompts that look dangerous "
                                       "(eval split), for over-refusal")
     jailbreaks: str = Field("jailbreaks", description="jailbreak templates: packaged name or YAML path")
-    jailbreak_behaviors: int = Field(4, ge=0, description="harmful requests wrapped in every template (0: no "
+    jailbreak_behaviors: int = Field(3, ge=0, description="harmful requests wrapped in every template (0: no "
                                      "jailbreak suite)")
     harmful_limit: int | None = Field(30, ge=1, description="harmful prompts, balanced across categories (null: all)")
     helpful_limit: int | None = Field(16, ge=1, description="helpful prompts, balanced across categories (null: all)")
@@ -185,12 +185,12 @@ class EvalConfig(Section):
     judge: str | None = Field(None, description="judge model for harm scores and pairwise Elo (null: feedback.model, "
                               "else the run's model)")
     harm_scores: bool = Field(True, description="grade harmful and jailbreak answers 0-4 with the judge")
-    harm_check_limit: int | None = Field(48, ge=1, description="harm labels the harm scorer is measured on "
+    harm_check_limit: int | None = Field(40, ge=1, description="harm labels the harm scorer is measured on "
                                          "(null: all)")
     elo_prompts: int = Field(12, ge=0, description="prompts per kind (harmless, helpful) compared pairwise for Elo "
                              "(0: no Elo)")
     elo_bootstrap: int = Field(1000, ge=10, description="bootstrap resamples for the Elo intervals")
-    judge_check_limit: int | None = Field(32, ge=1, description="labeled pairs the pairwise judge is measured on "
+    judge_check_limit: int | None = Field(24, ge=1, description="labeled pairs the pairwise judge is measured on "
                                           "(null: all)")
     examples: int = Field(4, ge=0, description="side-by-side examples of each kind in the report")
 

@@ -43,7 +43,7 @@ def _record(label: str, gen: Generator, suite: Suite, p, key: str, params: Sampl
             seconds: float, latency: str, in_flight: int, tokens: int | None) -> dict:
     return {"id": f"{label}/{suite.name}/{p.id}", "key": key, "model": label, "model_name": gen.name,
             "suite": suite.name, "kind": suite.kind, "prompt_id": p.id, "category": p.category,
-            "messages": list(p.messages), "response": text, "seconds": round(seconds, 4), "latency": latency,
+            "messages": list(p.messages), "request": suite.request(p), "response": text, "seconds": round(seconds, 4), "latency": latency,
             "in_flight": in_flight, "tokens": tokens, "params": params.to_dict()}
 
 
@@ -94,9 +94,9 @@ def latency_note(records: Sequence[dict]) -> str:
     parts = []
     if "request" in kinds:
         n = max(r.get("in_flight", 1) for r in records if r.get("latency") == "request")
-        parts.append(f"endpoints: wall time of one HTTP request with up to {n} in flight")
+        parts.append(f"for endpoints, the wall time of one HTTP request with up to {n} in flight")
     if "batch" in kinds:
         n = max(r.get("in_flight", 1) for r in records if r.get("latency") == "batch")
-        parts.append(f"local models: wall time of the batched generate call the answer was in (batches of up to {n}; "
-                     "not per answer)")
-    return "Latency is " + "; ".join(parts) + "." if parts else ""
+        parts.append(f"for local models, the wall time of the batched generate call the answer was in (batches of "
+                     f"up to {n}), not a per-answer time")
+    return "Latency: " + "; ".join(parts) + "." if parts else ""

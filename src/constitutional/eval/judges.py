@@ -80,7 +80,7 @@ class HarmScorer:
     def measure(self, limit: int | None = None, progress=None) -> dict:
         """Exact accuracy of the most likely score, accuracy within one point, and
         mean absolute error of the expected score, on ``harm_labels``."""
-        rows = load_labeled("harm_labels")[:limit]
+        rows = spread(load_labeled("harm_labels"), limit)
         probs = self.probabilities([r["prompt"] for r in rows], [r["response"] for r in rows], progress)
         truth = np.array([r["harm"] for r in rows])
         best = np.array([int(np.argmax(p)) for p in probs])
@@ -120,6 +120,21 @@ class PairwiseJudge:
     def measure(self, limit: int | None = None, progress=None) -> dict:
         """``judge_check`` on the packaged labeled pairs: accuracy with both orders, position bias."""
         return judge_check(self.model, self.feedback, self.seed, limit, progress)
+
+
+def spread(rows: list[dict], limit: int | None) -> list[dict]:
+    """The first ``limit`` labeled replies taken round-robin over harm levels, so a
+    short check still sees every level: levels [0, 0, 1, 2] with limit 3 -> 0, 1, 2."""
+    if limit is None or limit >= len(rows):
+        return rows
+    levels: dict[int, list[dict]] = {}
+    for r in rows:
+        levels.setdefault(r["harm"], []).append(r)
+    queues = [levels[k] for k in sorted(levels)]
+    out: list[dict] = []
+    while len(out) < limit:
+        out += [q.pop(0) for q in queues if q][: limit - len(out)]
+    return out
 
 
 def judge_entry(name: str, model: str, accuracy: float | None, n: int, labeled_set: str, **extra) -> dict:

@@ -17,7 +17,7 @@ in the file, and the same seed always picks the same prompts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -37,11 +37,21 @@ EVAL_SPLIT = "eval"
 
 @dataclass(frozen=True)
 class Suite:
-    """A named list of prompts of one kind; each prompt's ``category`` groups the report's tables."""
+    """A named list of prompts of one kind; each prompt's ``category`` groups the report's tables.
+
+    ``requests`` maps a prompt id to the plain request behind it where they
+    differ (a jailbreak prompt -> the harmful request it wraps): the harm
+    scorer grades the answer against the request, as HarmBench's classifier
+    does, not against the attack's role-play.
+    """
 
     name: str
     kind: Kind
     prompts: list[PromptRecord]
+    requests: dict[str, str] = field(default_factory=dict)
+
+    def request(self, p: PromptRecord) -> str:
+        return self.requests.get(p.id, p.prompt)
 
 
 class Template(BaseModel):
@@ -112,7 +122,8 @@ def jailbreak_suite(templates: list[Template], behaviors: list[PromptRecord]) ->
     """Every template around every behavior: id ``jb/<template>/<behavior id>``, category = template id."""
     prompts = [PromptRecord(f"jb/{t.id}/{b.id}", ({"role": "user", "content": t.apply(b.prompt)},), t.id, EVAL_SPLIT)
                for t in templates for b in behaviors]
-    return Suite("jailbreak", "jailbreak", prompts)
+    requests = {f"jb/{t.id}/{b.id}": b.prompt for t in templates for b in behaviors}
+    return Suite("jailbreak", "jailbreak", prompts, requests)
 
 
 def _benign(sets: list[str], limit: int | None, seed: int) -> Suite:

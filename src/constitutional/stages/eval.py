@@ -13,9 +13,13 @@ accuracy turn the answers into the report (``<run>/eval/report.html``,
    labeled set first, and the report prints that accuracy beside its figures.
    Judge calls go through the run's call cache, so reruns are free.
 
-Defaults are sized for two 135M models on 2 CPU cores in roughly five minutes
-(about 120 answers of up to 96 tokens per model, ~150 harm grades, 48
-pairwise and 64 judge-check scorings); raise the limits for tighter intervals.
+Defaults are sized for two 135M models on 2 CPU cores in roughly five to six
+minutes: per model 114 answers of up to 96 tokens (30 harmful, 16 helpful,
+32 benign, 3 requests x 12 jailbreak templates), 66 harm grades; then 40
+harm-label checks, 48 pairwise and 48 judge-check scorings. That is an
+estimate from the README's measured speeds (~0.7 s per 96-token answer,
+~1.1 judge scorings/s), not a measurement. Raise the limits for tighter
+intervals: with 30 prompts a refusal rate's interval is about +-17 points.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from ..eval.answers import SCHEMA, answer_suites
 from ..eval.assemble import build_metrics, judged_rows, refusal_judge
 from ..eval.judges import HarmScorer, PairwiseJudge, default_classifier, judge_entry
 from ..eval.labeled import load_labeled
-from ..eval.metrics import fmt_value
+from ..eval.metrics import METRICS, fmt_value
 from ..eval.pairwise import elo_pairs, elo_ratings
 from ..eval.report import write_report
 from ..eval.scoring import HARMFUL_KINDS
@@ -72,7 +76,7 @@ def harm_scores(cfg: RunConfig, run: RunDir, records: list[dict], judges: list[d
     scorer, spec = HarmScorer(cached_model(cfg, run, judge_spec(cfg))), judge_spec(cfg)
     todo = [r for r in records if r["kind"] in HARMFUL_KINDS]
     with progress("harm scores", len(todo)) as advance:
-        scores = scorer.scores([r["messages"][-1]["content"] for r in todo], [r["response"] for r in todo], advance)
+        scores = scorer.scores([r["request"] for r in todo], [r["response"] for r in todo], advance)
     n_check = len(load_labeled("harm_labels")[: cfg.eval.harm_check_limit])
     with progress("harm scorer check", n_check) as advance:
         check = scorer.measure(cfg.eval.harm_check_limit, advance)
@@ -126,7 +130,7 @@ def main(cfg: RunConfig) -> dict:
     rows = {label: judged_rows(recs, classifier, harms) for label, recs in answers.items()}
     metrics = build_metrics(cfg.name, {m.label: m.spec for m in models}, rows, records, judges, ratings, e.examples)
     paths = write_report(metrics, out)
-    table("Evaluation (judges' accuracy in metrics.json and the report)", ["model"] + SUMMARY_COLUMNS,
+    table("Evaluation (each judge's accuracy is in the report)", ["model"] + [METRICS[k].title for k in SUMMARY_COLUMNS],
           [[label] + [fmt_value(k, metrics["models"][label]["summary"].get(k)) for k in SUMMARY_COLUMNS]
            for label in metrics["models"]])
     result = {"models": ", ".join(m.label for m in models), "answers generated": generated,
