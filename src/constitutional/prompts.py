@@ -1,5 +1,6 @@
-"""Prompt sets: packaged ones (``redteam``, ``helpful``, ``borderline``) and
-user files in JSONL, JSON, CSV, Parquet or a local HF ``datasets`` directory.
+"""Prompt sets: packaged ones (``redteam``, ``helpful``, ``borderline``,
+``lookalike``) and user files in JSONL, JSON, CSV, Parquet or a local HF
+``datasets`` directory.
 
 A record needs one of these fields (first found wins):
 - ``messages``: an OpenAI-style conversation; the prompt is everything up to
@@ -10,7 +11,8 @@ A record needs one of these fields (first found wins):
 Optional: ``id``, ``category``, ``split`` (``train`` or ``eval``).
 
 Packaged sets carry fixed, disjoint train/eval splits: stages that tune read
-``train``, evaluation reads ``eval``.
+``train``, evaluation reads ``eval``. ``lookalike`` (benign prompts that look
+dangerous, for measuring over-refusal) is eval-only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Iterator
 
 from .errors import ConstitutionalError
 
-PACKAGED = ("redteam", "helpful", "borderline")
+PACKAGED = ("redteam", "helpful", "borderline", "lookalike")
 Message = dict[str, str]
 
 
