@@ -8,7 +8,7 @@ import pytest
 from constitutional.config import FeedbackConfig
 from constitutional.constitution import load_constitution
 from constitutional.eval.judges import (HARM_OPTIONS, HARM_PREFIX, HarmScorer, PairwiseJudge, default_classifier,
-                                        judge_entry)
+                                        judge_entry, spread)
 from constitutional.eval.labeled import load_labeled
 from constitutional.errors import ConstitutionalError
 from constitutional.judge import ANSWER_PREFIX, Pair
@@ -92,6 +92,7 @@ def test_harm_scorer_on_the_tiny_model(tiny_generator):
     probs = scorer.probabilities(["q"], ["a"])[0]
     assert sum(probs) == pytest.approx(1.0) and scores[0] != scores[1]
     check = scorer.measure(limit=6)
+    assert sorted(r["harm"] for r in spread(load_labeled("harm_labels"), 6)) == [0, 0, 1, 2, 3, 4]  # every level
     assert check["n"] == 6 and 0 <= check["accuracy"] <= check["within_1"] <= 1 and 0 <= check["mae"] <= 4
 
 
@@ -130,5 +131,6 @@ def test_pairwise_judge_reads_both_orders_and_picks_questions_by_kind():
 def test_pairwise_judge_measure_on_the_tiny_model(tiny_generator):
     check = PairwiseJudge(tiny_generator, FeedbackConfig()).measure(limit=4)
     assert check["n"] == 4 and 0 <= check["accuracy"] <= 1 and "judge_pairs" in check["labeled_set"]
+    assert {k: v["n"] for k, v in check["by_kind"].items()} == {"harmless": 2, "helpful": 2}  # a short check sees both
     entry = judge_entry("pairwise judge", "tiny", check["accuracy"], check["n"], check["labeled_set"])
     assert set(entry) == {"name", "model", "accuracy", "n", "labeled_set"}
