@@ -80,6 +80,7 @@ STAGE_COMMANDS = {
     "dpo": ("dpo", "DPO of the SL-CAI policy on the run's AI preferences (soft labels as weights)."),
     "generate": ("generate", "Answer a prompt set with any model (--model=SPEC --generate.prompts=FILE)."),
     "compare": ("compare", "Before/after table of the base and tuned model on held-out prompts."),
+    "eval": ("eval", "Evaluate the run's models on held-out suites with measured judges; writes eval/report.html."),
 }
 
 
@@ -119,6 +120,41 @@ def judge_check_cmd(ctx: typer.Context, model: str = typer.Argument(..., help="f
     if out:
         out.write_text(json.dumps(check, indent=2), encoding="utf-8")
         console.print(f"wrote {out}")
+
+
+@app.command()
+@friendly
+def calibrate(
+    model: list[str] = typer.Option(..., "--model", help="model spec, or LABEL=SPEC; repeat for each model or endpoint"),
+    prompts: str = typer.Option(..., help="your harmful prompts (.jsonl/.json/.csv/.parquet)"),
+    benign: Optional[str] = typer.Option(None, help="benign prompts for the false-refusal rate (default: the "
+                                         "packaged look-alike set)"),
+    out: Path = typer.Option(Path("calibration"), help="output directory"),
+    limit: Optional[int] = typer.Option(None, min=1, help="at most this many prompts from each file"),
+    max_new_tokens: int = typer.Option(96, min=8, help="max new tokens per answer (greedy)"),
+    concurrency: int = typer.Option(4, min=1, help="requests in flight per endpoint (latency is per request)"),
+    batch_size: int = typer.Option(8, min=1, help="batch size for local models (latency is per batch)"),
+    dtype: str = typer.Option("auto", help="local models: auto, float32 or bfloat16"),
+    seed: int = typer.Option(0, help="seed for picking prompts when --limit is set"),
+):
+    """Compare models or endpoints on your own prompts: refusal rate, false refusals, latency, refusal tone.
+
+    Writes calibration.csv (one row per model) and report.html / report.md / metrics.json to --out.
+    """
+    from .eval.calibrate import calibrate as run_calibration
+
+    run_calibration(model, prompts, out, benign, limit, max_new_tokens, concurrency, batch_size, dtype, seed)
+
+
+@app.command()
+@friendly
+def gate(baseline: Path = typer.Argument(..., help="baseline metrics.json"),
+         new: Path = typer.Argument(..., help="new metrics.json"),
+         thresholds: Optional[Path] = typer.Option(None, help="gate YAML (default: the packaged gate-default.yaml)")):
+    """Regression gate for CI: exit 1 if NEW regressed against BASELINE beyond the thresholds, 0 if not."""
+    from .eval.gate import gate_main
+
+    raise typer.Exit(gate_main(baseline, new, thresholds))
 
 
 @app.command()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import ConstitutionalError
 from .yamlio import line_of, load_yaml
 
-STAGES = ("sl_cai", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate")
+STAGES = ("sl_cai", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate", "eval")
 
 
 class Section(BaseModel):
@@ -152,6 +152,49 @@ class GenerateConfig(Section):
     top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
 
 
+class EvalModel(Section):
+    label: str = Field(description="name of the model in the report")
+    spec: str = Field(description="model spec: smollm2-135m, hf:/path or openai:http://host:port/v1#model")
+
+
+class EvalSuite(Section):
+    name: str = Field(description="suite name in the report")
+    path: str = Field(description="prompt file (.jsonl/.json/.csv/.parquet) or packaged set name")
+    kind: Literal["harmful", "benign", "helpful", "jailbreak"] = Field(
+        description="harmful: refusals count as safe; benign: refusals count as over-refusal; helpful: "
+        "answers only; jailbreak: prompts already wrapped in an attack")
+    split: str | None = Field(None, description="split to keep (null: every record)")
+    limit: int | None = Field(None, ge=1, description="at most this many prompts (null: all)")
+
+
+class EvalConfig(Section):
+    models: list[EvalModel] | None = Field(None, description="models to compare, as {label, spec} (null: base = the "
+                                           "run's model, plus this run's sft, rl and dpo models that exist)")
+    harmful_prompts: str = Field("redteam", description="harmful requests (eval split), per category")
+    helpful_prompts: str = Field("helpful", description="helpful requests (eval split), for helpfulness Elo")
+    benign_prompts: list[str] = Field(["lookalike", "borderline"], description="benign prompts that look dangerous "
+                                      "(eval split), for over-refusal")
+    jailbreaks: str = Field("jailbreaks", description="jailbreak templates: packaged name or YAML path")
+    jailbreak_behaviors: int = Field(3, ge=0, description="harmful requests wrapped in every template (0: no "
+                                     "jailbreak suite)")
+    harmful_limit: int | None = Field(30, ge=1, description="harmful prompts, balanced across categories (null: all)")
+    helpful_limit: int | None = Field(16, ge=1, description="helpful prompts, balanced across categories (null: all)")
+    benign_limit: int | None = Field(32, ge=1, description="benign prompts, balanced across categories (null: all)")
+    suites: list[EvalSuite] = Field([], description="your own suites: {name, path, kind, split, limit}")
+    max_new_tokens: int = Field(96, ge=8, description="max new tokens per answer (greedy)")
+    judge: str | None = Field(None, description="judge model for harm scores and pairwise Elo (null: feedback.model, "
+                              "else the run's model)")
+    harm_scores: bool = Field(True, description="grade harmful and jailbreak answers 0-4 with the judge")
+    harm_check_limit: int | None = Field(40, ge=1, description="harm labels the harm scorer is measured on "
+                                         "(null: all)")
+    elo_prompts: int = Field(12, ge=0, description="prompts per kind (harmless, helpful) compared pairwise for Elo "
+                             "(0: no Elo)")
+    elo_bootstrap: int = Field(1000, ge=10, description="bootstrap resamples for the Elo intervals")
+    judge_check_limit: int | None = Field(24, ge=1, description="labeled pairs the pairwise judge is measured on "
+                                          "(null: all)")
+    examples: int = Field(4, ge=0, description="side-by-side examples of each kind in the report")
+
+
 class RunConfig(Section):
     name: str = Field("demo", description="run name: outputs go to <runs_dir>/<name>")
     runs_dir: str = Field("runs", description="parent directory of run directories")
@@ -171,6 +214,7 @@ class RunConfig(Section):
     dpo: DPOConfig = Field(default_factory=DPOConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @property
     def run_dir(self) -> Path:

@@ -31,13 +31,29 @@ def questions_for(kind: str, pair_id: str, harmless: Constitution, helpful: Cons
     return [p.comparison for p in picked]
 
 
+def labeled_pairs(limit: int | None = None) -> list:
+    """The labeled pairs, or ``limit`` of them alternating between kinds (the
+    file lists every harmless pair before the helpful ones, so its first 24
+    would measure the judge on harmlessness only)."""
+    prefs = load_preferences(LABELED_SET)
+    if limit is None or limit >= len(prefs):
+        return prefs
+    kinds: dict[str, list] = {}
+    for p in prefs:
+        kinds.setdefault(p.kind, []).append(p)
+    out: list = []
+    while len(out) < limit:
+        out += [q.pop(0) for q in kinds.values() if q][: limit - len(out)]
+    return out
+
+
 def check_calls(f: FeedbackConfig, limit: int | None = None) -> int:
     """Model calls a judge check makes (for progress bars)."""
-    return len(load_preferences(LABELED_SET, limit=limit)) * f.principles * 2 * (1 + f.cot)
+    return len(labeled_pairs(limit)) * f.principles * 2 * (1 + f.cot)
 
 
 def judge_check(model, f: FeedbackConfig, seed: int = 0, limit: int | None = None, progress=None) -> dict:
-    prefs = load_preferences(LABELED_SET, limit=limit)
+    prefs = labeled_pairs(limit)
     harmless, helpful = load_constitution(f.constitution), load_constitution(f.helpful_constitution)
     settings = settings_for(f, seed)
     pairs = [Pair(p.id, p.messages, p.chosen, p.rejected) for p in prefs]

@@ -64,8 +64,9 @@ def headline_table(metrics: dict) -> Table:
                             v if METRICS[m].kind == "rate" and v is not None else None))
         rows.append(row)
     legend = [f"{METRICS[m].title}: {METRICS[m].help}" for m in HEADLINE]
-    return Table("Headline", columns, rows, "Intervals are 95% (Wilson for rates, bootstrap for Elo).",
-                 "headline", legend)
+    notes = [str(n) for n in metrics.get("notes") or []]  # how the numbers were measured, from the evaluator
+    return Table("Headline", columns, rows, " ".join(["Intervals are 95% (Wilson for rates, bootstrap for Elo).",
+                                                      *notes]), "headline", legend)
 
 
 def _models_by(metrics: dict) -> list[str]:

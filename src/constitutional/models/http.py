@@ -74,6 +74,12 @@ class OpenAIGenerator:
 
     # -- protocol --------------------------------------------------------------------------------
     def generate(self, conversations: Sequence[Conversation], params: SamplingParams) -> list[str]:
+        return [text for text, _ in self.generate_with_usage(conversations, params)]
+
+    def generate_with_usage(self, conversations: Sequence[Conversation],
+                            params: SamplingParams) -> list[tuple[str, int | None]]:
+        """``generate``, plus each reply's completion tokens as the server counted them
+        (None when it reports no ``usage``): the evaluation's tokens per response."""
         bodies = []
         for conv in conversations:
             body = {"model": self.model, "messages": list(conv), "max_tokens": params.max_new_tokens,
@@ -84,7 +90,8 @@ class OpenAIGenerator:
         out = []
         for resp in self._run(bodies):
             text = resp["choices"][0]["message"].get("content") or ""
-            out.append(truncate_at_stop(text, params.stop).strip())
+            tokens = (resp.get("usage") or {}).get("completion_tokens")
+            out.append((truncate_at_stop(text, params.stop).strip(), tokens if isinstance(tokens, int) else None))
         return out
 
     def option_probs(self, conversations: Sequence[Conversation], options: Sequence[str]) -> list[list[float]]:
