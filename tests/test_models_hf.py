@@ -6,7 +6,7 @@ import torch
 from constitutional.errors import ConstitutionalError
 from constitutional.models import SamplingParams, load_generator, parse_spec
 from constitutional.models.base import truncate_at_stop
-from constitutional.models.hf import TopKTopP, normalize_logprobs
+from constitutional.models.hf import TopKTopP, TransformersGenerator, normalize_logprobs
 
 CONVS = [
     [{"role": "user", "content": "Hi"}],
@@ -133,3 +133,19 @@ def test_stop_strings_cut_the_text_where_the_unstopped_text_has_them(tiny_genera
     for f, s in zip(free, stopped):
         assert s == truncate_at_stop(f, stops).strip()
         assert not any(x in s for x in stops)
+
+
+def test_option_probs_with_a_shared_prefix_cache_match_plain_batches(tiny_model_dir):
+    """Judge prompts share a long preamble: batches reuse its KV cache (and rows
+    are length-sorted), which must not change a single probability."""
+    preamble = "Consider the following conversation between a human and an assistant, then pick the better reply. " * 3
+    convs = [[{"role": "user", "content": preamble + tail}, {"role": "assistant", "content": "The answer is: ("}]
+             for tail in ("Short one.", "A somewhat longer question about tea and biscuits?", "Mid length, okay.")]
+    for options in (["A", "B"], ["(A)", "(B) because"]):
+        plain = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=1,
+                                      min_shared_prefix=0).option_probs(convs, options)
+        shared = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=3)
+        got = shared.option_probs(convs, options)
+        assert shared._prefix is not None and len(shared._prefix[0]) > 32  # the prefix cache was used
+        for a, b in zip(plain, got):
+            assert a == pytest.approx(b, abs=1e-4)

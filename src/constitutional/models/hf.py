@@ -174,9 +174,10 @@ class TransformersGenerator:
     # -- scoring ---------------------------------------------------------------------------------
     @torch.inference_mode()
     def option_probs(self, conversations: Sequence[Conversation], options: Sequence[str]) -> list[list[float]]:
-        """Each prompt runs once (left-padded, logits of its last position only);
-        the options then continue from a copy of its KV cache, so judging
-        (A) against (B) costs one prompt pass, not two, and never holds
+        """Each prompt runs once (length-sorted batches, left-padded after any
+        prefix the batch shares, logits of the last position only); the
+        options then continue from a copy of its KV cache, so judging (A)
+        against (B) costs one prompt pass, not two, and never holds
         full-vocabulary logits for every prompt position."""
         from transformers import DynamicCache
 
@@ -185,16 +186,20 @@ class TransformersGenerator:
             raise ValueError("options must be non-empty strings")
         n_opt, tail = len(options), max(len(o) for o in opt_ids) - 1
         pad = self.tokenizer.pad_token_id
-        out: list[list[float]] = []
-        for batch in self._batches([self.encode(c) for c in conversations], self.batch_size):
-            width = max(len(p) for p in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, p in enumerate(batch):
-                ids[row, width - len(p) :] = torch.tensor(p)
-                mask[row, width - len(p) :] = 1
-            pos = (mask.cumsum(-1) - 1).clamp(min=0)
-            cache = DynamicCache(config=self.model.config)
+        encoded = [self.encode(c) for c in conversations]
+        out: list[list[float]] = [[] for _ in encoded]
+        for idx in self._batches(sorted(range(len(encoded)), key=lambda i: len(encoded[i])), self.batch_size):
+            rows = [encoded[i] for i in idx]
+            shared = self._shared_len(rows)
+            width = max(len(r) for r in rows) - shared
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
+            mask[:, :shared] = 1
+            for row, r in enumerate(rows):  # [shared prefix (cached) | left padding | the row's own tokens]
+                ids[row, width - (len(r) - shared) :] = torch.tensor(r[shared:])
+                mask[row, shared + width - (len(r) - shared) :] = 1
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
+            cache = self._prefix_cache(rows[0][:shared], len(rows)) if shared else DynamicCache(config=self.model.config)
             first = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                position_ids=pos.to(self.device), use_cache=True, logits_to_keep=1,
                                **{self._cache_kw: cache}).logits[:, -1].float().log_softmax(-1)
@@ -202,21 +207,22 @@ class TransformersGenerator:
             logp = first[:, [o[0] for o in opt_ids]].clone()
             if tail:  # multi-token options: every (prompt, option) row continues from the prompt's cache
                 cache.batch_repeat_interleave(n_opt)
-                cont = torch.full((len(batch) * n_opt, tail), pad, dtype=torch.long)
-                for row in range(len(batch)):
+                cont = torch.full((len(rows) * n_opt, tail), pad, dtype=torch.long)
+                for row in range(len(rows)):
                     for oi, o in enumerate(opt_ids):
                         cont[row * n_opt + oi, : len(o) - 1] = torch.tensor(o[:-1], dtype=torch.long)
-                lens = torch.tensor([len(p) for p in batch]).repeat_interleave(n_opt)
+                lens = torch.tensor([len(r) for r in rows]).repeat_interleave(n_opt)
                 cpos = lens[:, None] + torch.arange(tail)[None, :]
                 cmask = torch.cat([mask.repeat_interleave(n_opt, 0), torch.ones_like(cont)], dim=1)
                 lp = self.model(input_ids=cont.to(self.device), attention_mask=cmask.to(self.device),
                                 position_ids=cpos.to(self.device), use_cache=True,
                                 **{self._cache_kw: cache}).logits.float().log_softmax(-1)
-                for row in range(len(batch)):
+                for row in range(len(rows)):
                     for oi, o in enumerate(opt_ids):
                         r = row * n_opt + oi
                         logp[row, oi] += sum(lp[r, j, t].item() for j, t in enumerate(o[1:]))
-            out += [normalize_logprobs(r.tolist()) for r in logp]
+            for row, i in enumerate(idx):
+                out[i] = normalize_logprobs(logp[row].tolist())
         return out
 
 
