@@ -140,7 +140,8 @@ class CompareConfig(Section):
     helpful_prompts: str = Field("helpful", description="held-out helpful prompts (eval split)")
     per_set: int = Field(8, ge=1, description="prompts shown from each set")
     max_new_tokens: int = Field(96, ge=8, description="max new tokens per answer (greedy)")
-    after: str | None = Field(None, description="model spec after tuning (null: this run's SFT checkpoint)")
+    after: str | None = Field(None, description="model spec after tuning (null: this run's last tuned model: rl, "
+                              "else dpo, else sft)")
 
 
 class GenerateConfig(Section):
@@ -204,7 +205,7 @@ class RunConfig(Section):
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")
     seed: int = Field(0, description="seed for sampling principles, few-shot demos, data and generation")
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")
-    stages: list[Literal[STAGES]] = Field(["sl_cai", "sft", "compare"], description="stages `constitutional run` chains")  # type: ignore[valid-type]
+    stages: list[Literal[STAGES]] = Field(["sl_cai", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"], description="stages `constitutional run` chains")  # type: ignore[valid-type]
     sl_cai: SLCAIConfig = Field(default_factory=SLCAIConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     pairs: PairsConfig = Field(default_factory=PairsConfig)

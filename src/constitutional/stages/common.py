@@ -42,3 +42,15 @@ def policy_spec(cfg: RunConfig, run: RunDir, override: str | None = None) -> str
         return override
     sft = run.root / "sft" / "model"
     return f"hf:{sft}" if (sft / "config.json").is_file() else cfg.model
+
+
+TUNED_STAGES = ("rl", "dpo", "sft")  # latest first: what a chained run produced last
+
+
+def final_model(run: RunDir) -> str | None:
+    """The last tuned model of the run (RL, else DPO, else SFT), as a spec."""
+    for stage in TUNED_STAGES:
+        path = run.root / stage / "model"
+        if (path / "config.json").is_file():
+            return f"hf:{path}"
+    return None

@@ -1,8 +1,9 @@
-"""Before/after: the base model and the tuned model on a few held-out prompts.
+"""Before/after: the base model and the run's last tuned model on a few
+held-out prompts.
 
-A quick look, not the evaluation: greedy answers to the first ``per_set``
-prompts of the *eval* split of the red-team and helpful sets, side by side,
-with a keyword refusal check (a crude heuristic, named as such). Written to
+A quick look, not the evaluation (that is the ``eval`` stage): greedy answers
+to the first ``per_set`` prompts of the *eval* split of the red-team and
+helpful sets, side by side, each marked by the refusal classifier. Written to
 ``<run>/compare/compare.md`` and ``compare.jsonl``.
 """
 
@@ -16,16 +17,15 @@ from ..models import SamplingParams
 from ..prompts import load_prompts
 from ..refusal import looks_like_refusal
 from ..ui import console, progress, summary, table
-from .common import cached_model, open_run
+from .common import cached_model, final_model, open_run
 
 def main(cfg: RunConfig) -> dict:
     c = cfg.compare
     run = open_run(cfg, "compare")
-    tuned = run.root / "sft" / "model"
-    if c.after is None and not (tuned / "config.json").is_file():
-        raise ConstitutionalError("no tuned model to compare", file=run.root / "sft" / "model",
-                                  hint="run the sft stage first, or set compare.after to a model spec")
-    after = c.after or f"hf:{tuned}"
+    after = c.after or final_model(run)
+    if after is None:
+        raise ConstitutionalError("no tuned model to compare", file=run.root,
+                                  hint="run the sft (and rl or dpo) stage first, or set compare.after to a model spec")
     sets = [("harmful", load_prompts(c.redteam_prompts, "eval", c.per_set)),
             ("helpful", load_prompts(c.helpful_prompts, "eval", c.per_set))]
     prompts = [(kind, p) for kind, ps in sets for p in ps]
@@ -53,7 +53,7 @@ def main(cfg: RunConfig) -> dict:
     md += [f"| {k} | {pr} | {b} | {a} |" for k, pr, b, a in
            ((r[0], *(x.replace("|", "\\|").replace("\n", " ") for x in r[1:])) for r in rows)]
     (out_dir / "compare.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    result = {f"{k} prompts refused (keyword check) before -> after": f"{v[1]}/{v[0]} -> {v[2]}/{v[0]}"
+    result = {f"{k} prompts refused (refusal classifier) before -> after": f"{v[1]}/{v[0]} -> {v[2]}/{v[0]}"
               for k, v in counts.items()}
     result["run directory"] = str(run.root)
     run.mark("compare", "done", summary=result)
