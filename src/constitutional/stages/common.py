@@ -7,7 +7,9 @@ import random
 
 from ..config import RunConfig, dump_config
 from ..models import load_generator
-from ..runs import CachedGenerator, RunDir
+from ..errors import ConstitutionalError
+from ..runs import CachedGenerator, RecordStore, RunDir
+from ..ui import console
 
 
 def open_run(cfg: RunConfig, stage: str) -> RunDir:
@@ -54,3 +56,24 @@ def final_model(run: RunDir) -> str | None:
         if (path / "config.json").is_file():
             return f"hf:{path}"
     return None
+
+
+def finished_model_stage(run: RunDir, stage: str) -> dict | None:
+    """The summary of a training stage that already saved its model (None:
+    it has not): a rerun of a chained run skips finished training."""
+    model = run.root / stage / "model"
+    if run.is_done(stage) and (model / "config.json").is_file():
+        console.print(f"[bold]{stage}[/]: already done, model in {model}")
+        return run.manifest()["stages"][stage].get("summary", {})
+    return None
+
+
+def load_labels(run: RunDir) -> list[dict]:
+    """The run's labeled preference pairs (the feedback stage's output)."""
+    from .feedback import SCHEMA
+
+    path = run.root / "feedback" / "labels.jsonl"
+    labels = list(RecordStore(path, SCHEMA))
+    if not labels:
+        raise ConstitutionalError("no labeled pairs", file=path, hint="run the pairs and feedback stages first")
+    return labels

@@ -18,10 +18,8 @@ from pathlib import Path
 from ..config import RunConfig
 from ..errors import ConstitutionalError
 from ..models import local_path
-from ..runs import RecordStore
 from ..ui import console, summary
-from .common import open_run, policy_spec
-from .feedback import SCHEMA as LABELS_SCHEMA
+from .common import finished_model_stage, load_labels, open_run, policy_spec
 from .sft import _last_checkpoint
 
 
@@ -79,13 +77,9 @@ def main(cfg: RunConfig) -> dict:
     d = cfg.dpo
     run = open_run(cfg, "dpo")
     out = run.stage_dir("dpo")
-    if run.is_done("dpo") and (out / "model" / "config.json").is_file():
-        console.print(f"[bold]dpo[/]: already done, model in {out / 'model'}")
-        return run.manifest()["stages"]["dpo"].get("summary", {})
-    labels = list(RecordStore(run.root / "feedback" / "labels.jsonl", LABELS_SCHEMA))
-    if not labels:
-        raise ConstitutionalError("no labeled pairs", file=run.root / "feedback" / "labels.jsonl",
-                                  hint="run the pairs and feedback stages first")
+    if (done := finished_model_stage(run, "dpo")) is not None:
+        return done
+    labels = load_labels(run)
     rows = dpo_rows(labels, d.min_confidence)
     if not rows:
         raise ConstitutionalError(f"every label is within {d.min_confidence} of a coin flip", field="dpo.min_confidence",

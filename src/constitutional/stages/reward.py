@@ -19,10 +19,8 @@ from pathlib import Path
 from ..config import RunConfig
 from ..errors import ConstitutionalError
 from ..models import local_path
-from ..runs import RecordStore
 from ..ui import console, summary
-from .common import open_run, policy_spec, rng_for
-from .feedback import SCHEMA as LABELS_SCHEMA
+from .common import finished_model_stage, load_labels, open_run, policy_spec, rng_for
 
 
 def preference_rows(labels: list[dict], hard: bool) -> list[dict]:
@@ -128,13 +126,9 @@ def main(cfg: RunConfig) -> dict:
     r = cfg.reward
     run = open_run(cfg, "reward")
     out = run.stage_dir("reward")
-    if run.is_done("reward") and (out / "model" / "config.json").is_file():
-        console.print(f"[bold]reward[/]: already done, model in {out / 'model'}")
-        return run.manifest()["stages"]["reward"].get("summary", {})
-    labels = list(RecordStore(run.root / "feedback" / "labels.jsonl", LABELS_SCHEMA))
-    if not labels:
-        raise ConstitutionalError("no labeled pairs", file=run.root / "feedback" / "labels.jsonl",
-                                  hint="run the pairs and feedback stages first")
+    if (done := finished_model_stage(run, "reward")) is not None:
+        return done
+    labels = load_labels(run)
     rows = preference_rows(labels, r.labels == "hard")
     train_rows, held = split_heldout(rows, r.heldout, cfg.seed)
     if not train_rows:

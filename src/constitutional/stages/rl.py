@@ -27,7 +27,7 @@ from ..plots import curves_svg
 from ..prompts import load_prompts
 from ..rewards import build_reward, refusal_monitor
 from ..ui import console, summary
-from .common import open_run, policy_spec, rng_for
+from .common import finished_model_stage, open_run, policy_spec, rng_for
 from .sft import _last_checkpoint
 
 CURVES = {"reward": "reward", "KL to reference": "kl", "reply length (tokens)": "completions/mean_length",
@@ -94,9 +94,8 @@ def main(cfg: RunConfig) -> dict:
     r = cfg.rl
     run = open_run(cfg, "rl")
     out = run.stage_dir("rl")
-    if run.is_done("rl") and (out / "model" / "config.json").is_file():
-        console.print(f"[bold]rl[/]: already done, model in {out / 'model'}")
-        return run.manifest()["stages"]["rl"].get("summary", {})
+    if (done := finished_model_stage(run, "rl")) is not None:
+        return done
     policy = local_path(policy_spec(cfg, run))
     reward_fn = build_reward(r.reward, cfg, run)
     run.mark("rl", "running")

@@ -25,7 +25,7 @@ from ..models import SamplingParams, local_path
 from ..prompts import load_prompts
 from ..runs import RecordStore
 from ..ui import console, progress, summary
-from .common import cached_model, open_run, rng_for
+from .common import cached_model, finished_model_stage, open_run, rng_for
 from .sl_cai import SCHEMA as SL_CAI_SCHEMA
 from .sl_cai import revision_examples
 
@@ -133,10 +133,8 @@ def _last_checkpoint(ckpt_dir: Path) -> Path | None:
 def main(cfg: RunConfig) -> dict:
     run = open_run(cfg, "sft")
     out = run.stage_dir("sft")
-    if run.is_done("sft") and (out / "model" / "config.json").is_file():
-        result = run.manifest()["stages"]["sft"].get("summary", {})
-        console.print(f"[bold]sft[/]: already done, model in {out / 'model'}")
-        return result
+    if (done := finished_model_stage(run, "sft")) is not None:
+        return done
     run.mark("sft", "running")
     rows, counts = build_dataset(cfg, run)
     with (out / "train.jsonl").open("w", encoding="utf-8") as f:
