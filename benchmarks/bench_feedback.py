@@ -58,8 +58,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=32, help="pairs (each judged in both orders)")
     ap.add_argument("--tokens", type=int, default=64, help="max new tokens of the verdict baseline")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--model", default="smollm2-135m", help="model spec (a random model: benchmarks/random_model.py)")
+    ap.add_argument("--dtype", default="float32")
     args = ap.parse_args()
-    gen = load_generator("smollm2-135m", dtype="float32", batch_size=args.batch_size)
+    gen = load_generator(args.model, dtype=args.dtype, batch_size=args.batch_size)
     prefs = load_preferences("judge_pairs", limit=args.n)
     pairs = [Pair(p.id, p.messages, p.chosen, p.rejected) for p in prefs]
     gen.generate([[{"role": "user", "content": "warm up"}]], SamplingParams(max_new_tokens=2, temperature=0.0))
@@ -76,7 +78,8 @@ def main() -> None:
         acc = sum(0.5 if x == 0.5 else float(x > 0.5) for x in labels) / len(labels)
         rows.append((name, dt, len(labels) / dt, acc))
     base = rows[0][2]
-    print(f"\n{args.n} pairs x 2 orders, batch {args.batch_size}, verdict max {args.tokens} tokens\n")
+    print(f"\n{args.model} on {gen.device}, {args.dtype}: {args.n} pairs x 2 orders, batch {args.batch_size}, "
+          f"verdict max {args.tokens} tokens\n")
     print("| method | seconds | labels/s | vs verdict | vs short | accuracy |")
     print("|---|---|---|---|---|---|")
     for name, dt, rate, acc in rows:
