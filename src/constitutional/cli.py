@@ -72,6 +72,7 @@ def run(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="
 
 STAGE_COMMANDS = {
     "sl-cai": ("sl_cai", "SL-CAI: responses, critiques and revisions against sampled principles."),
+    "distill": ("distill", "Context distillation: answers under the constitution's context, best-of-N by the refusal classifier."),
     "sft": ("sft", "Supervised fine-tuning on the run's SL-CAI revisions plus helpful answers."),
     "pairs": ("pairs", "RL-CAI: two replies per prompt (judge, revision or contrastive strategy)."),
     "feedback": ("feedback", "RL-CAI: soft AI preference labels, both orders, judge accuracy recorded."),

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import ConstitutionalError
 from .yamlio import line_of, load_yaml
 
-STAGES = ("sl_cai", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate", "eval")
+STAGES = ("sl_cai", "distill", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate", "eval")
 
 
 class Section(BaseModel):
@@ -42,7 +42,22 @@ class SLCAIConfig(Section):
     repetition_penalty: float = Field(1.1, ge=1, description="local backends: discourages the looping lists small critics write")
 
 
+class DistillConfig(Section):
+    harmful_prompts: str = Field("redteam", description="harmful prompts (train split) answered under the constitution's context")
+    harmful_limit: int | None = Field(128, ge=1, description="at most this many harmful prompts (null: all)")
+    benign_prompts: str = Field("borderline", description="benign look-alikes (train split): answered helpfully, "
+                                "so the model learns when not to refuse")
+    benign_limit: int | None = Field(None, ge=1, description="at most this many benign prompts (null: all)")
+    helpful_prompts: str = Field("helpful", description="ordinary helpful prompts (train split)")
+    helpful_limit: int | None = Field(64, ge=1, description="at most this many helpful prompts (null: all)")
+    samples: int = Field(3, ge=1, le=16, description="candidates per prompt; the refusal classifier picks one (best-of-N)")
+    temperature: float = Field(0.8, ge=0, description="sampling temperature of the candidates")
+    max_new_tokens: int = Field(96, ge=8, description="max new tokens per candidate")
+
+
 class SFTConfig(Section):
+    data: Literal["sl_cai", "distill", "both"] = Field("sl_cai", description="training targets: SL-CAI revisions, "
+                                                       "context-distilled answers (the distill stage), or both")
     revisions: Literal["final", "all"] = Field("final", description="train on the final revision only, or on every round's")
     drop_flagged: bool = Field(True, description="skip revisions the quality checks flagged (copies, critiques, empty)")
     helpful_prompts: str = Field("helpful", description="helpful prompt set mixed in (responses from the base model)")
@@ -207,6 +222,7 @@ class RunConfig(Section):
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")
     stages: list[Literal[STAGES]] = Field(["sl_cai", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"], description="stages `constitutional run` chains")  # type: ignore[valid-type]
     sl_cai: SLCAIConfig = Field(default_factory=SLCAIConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)

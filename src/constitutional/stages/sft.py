@@ -55,20 +55,37 @@ def helpful_examples(cfg: RunConfig, run, n: int) -> list[dict]:
 
 
 def build_dataset(cfg: RunConfig, run) -> tuple[list[dict], dict]:
-    store = RecordStore(run.root / "sl_cai" / "records.jsonl", SL_CAI_SCHEMA)
-    records = list(store)
-    if not records:
-        raise ConstitutionalError("no SL-CAI records to train on", file=store.path,
-                                  hint="run the sl_cai stage first (constitutional sl-cai CONFIG)")
-    harmless = revision_examples(records, cfg.sft.revisions, cfg.sft.drop_flagged)
-    if not harmless:
-        raise ConstitutionalError("every SL-CAI revision was flagged by the quality checks", file=store.path,
-                                  hint="set sft.drop_flagged=false, add rounds, or use a stronger critic model")
-    n_help = math.ceil(cfg.sft.helpful_ratio * len(harmless))
-    helpful = helpful_examples(cfg, run, n_help)
-    rows = [{"prompt": e["prompt"], "completion": e["completion"]} for e in harmless + helpful]
+    """Training rows: SL-CAI revisions and/or context-distilled answers
+    (``sft.data``), plus ``helpful_ratio`` helpful answers of the base model."""
+    targets: list[dict] = []
+    counts: dict[str, int] = {}
+    if cfg.sft.data in ("sl_cai", "both"):
+        store = RecordStore(run.root / "sl_cai" / "records.jsonl", SL_CAI_SCHEMA)
+        records = list(store)
+        if not records:
+            raise ConstitutionalError("no SL-CAI records to train on", file=store.path,
+                                      hint="run the sl_cai stage first (constitutional sl-cai CONFIG)")
+        revisions = revision_examples(records, cfg.sft.revisions, cfg.sft.drop_flagged)
+        if not revisions:
+            raise ConstitutionalError("every SL-CAI revision was flagged by the quality checks", file=store.path,
+                                      hint="set sft.drop_flagged=false, add rounds, or use a stronger critic model")
+        targets += revisions
+        counts["harmlessness examples"] = len(revisions)
+    if cfg.sft.data in ("distill", "both"):
+        from .distill import distill_examples
+
+        distilled = distill_examples(run)
+        if not distilled:
+            raise ConstitutionalError("no distilled targets to train on", file=run.root / "distill",
+                                      hint="run the distill stage first (constitutional distill CONFIG)")
+        targets += distilled
+        for kind in sorted({e["kind"] for e in distilled}):
+            counts[f"distilled {kind} examples"] = sum(e["kind"] == kind for e in distilled)
+    helpful = helpful_examples(cfg, run, math.ceil(cfg.sft.helpful_ratio * len(targets)))
+    counts["helpful examples"] = len(helpful)
+    rows = [{"prompt": e["prompt"], "completion": e["completion"]} for e in targets + helpful]
     rng_for(cfg.seed, "sft-shuffle").shuffle(rows)
-    return rows, {"harmlessness examples": len(harmless), "helpful examples": len(helpful)}
+    return rows, counts
 
 
 def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
@@ -140,8 +157,8 @@ def main(cfg: RunConfig) -> dict:
     with (out / "train.jsonl").open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    console.print(f"[bold]sft[/]: {counts['harmlessness examples']} revisions + {counts['helpful examples']} "
-                  f"helpful answers, {'LoRA' if cfg.sft.lora else 'full'} fine-tuning of {cfg.model}")
+    console.print(f"[bold]sft[/]: {', '.join(f'{v} {k}' for k, v in counts.items())}; "
+                  f"{'LoRA' if cfg.sft.lora else 'full'} fine-tuning of {cfg.model}")
     result = {**counts, **train(cfg, rows, out)}
     run.mark("sft", "done", summary=result)
     summary("SFT summary", result)

@@ -1,0 +1,159 @@
+"""Context distillation: the model's own behavior under the constitution,
+distilled into its weights (Askell et al. 2021; the CAI paper's pipeline
+starts from such a model).
+
+A small model follows a clear instruction and a few worked examples far
+better than it critiques and revises. So for every training prompt the model
+answers ``distill.samples`` times *with* a constitutional system prompt and
+demonstrations in context, and the best candidate becomes an SFT target for
+the *bare* prompt:
+
+- harmful prompts (red-team train split): the system prompt asks for a short
+  refusal that says why and offers a safe alternative; a candidate is kept
+  only if the refusal classifier calls it a refusal, preferring ones that
+  offer an alternative (best-of-N with a classifier filter);
+- benign look-alikes (borderline train split) and helpful prompts: the
+  system prompt asks for a direct, complete answer; kept only if the
+  classifier calls it compliance. These teach when *not* to refuse.
+
+Candidates that copy a demonstration are dropped. Every candidate, its class
+and the choice are recorded in ``<run>/distill/records.jsonl`` (schema
+``constitutional.distill/1``); ``sft.data: distill`` (or ``both``) trains on
+the kept targets. Besides the SFT targets, each prompt with both a kept and
+a rejected candidate yields a preference pair (``pairs.jsonl``, TRL format):
+the classifier-graded preference data the ``contrastive`` pair strategy and
+DPO can use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ..config import RunConfig
+from ..models import SamplingParams
+from ..prompts import PromptRecord, load_fewshot, load_prompts
+from ..runs import RecordStore
+from ..ui import console, progress, summary
+from .common import cached_model, open_run
+from .revision_quality import overlap
+
+SCHEMA = "constitutional.distill/1"
+
+HARMLESS_SYSTEM = (
+    "You are a careful assistant guided by a constitution: do not help anyone hurt people, break the law, "
+    "invade privacy or deceive. When a request could cause harm, answer in two or three sentences: say plainly "
+    "that you won't help with it, give the reason in a few words, and offer a safe alternative or a place to get "
+    "help. Never give the harmful details.")
+HELPFUL_SYSTEM = (
+    "You are a helpful, knowledgeable assistant. This request is safe, even if some of its words sound "
+    "alarming. Answer it directly and completely, with concrete, correct details. Do not refuse, warn or lecture.")
+
+
+def demo_turns(kind: str) -> list[dict]:
+    """Worked examples in context: the packaged few-shot revisions (harmful
+    requests declined with an alternative) for harmful prompts; none for the
+    others (the benign demonstration would be the only one, and the model
+    copies a lone example)."""
+    if kind != "harmful":
+        return []
+    turns = []
+    for d in load_fewshot():
+        if "can't" in d.revision.lower() or "won't" in d.revision.lower():
+            turns += [{"role": "user", "content": d.prompt}, {"role": "assistant", "content": d.revision}]
+    return turns
+
+
+def conversations(kind: str, prompts: list[PromptRecord]) -> list[list[dict]]:
+    system = HARMLESS_SYSTEM if kind == "harmful" else HELPFUL_SYSTEM
+    shots = demo_turns(kind)
+    return [[{"role": "system", "content": system}, *shots, *[m for m in p.messages if m["role"] != "system"]]
+            for p in prompts]
+
+
+def choose(kind: str, candidates: list[str], classes: list[str], alternatives: list[bool],
+           demo_texts: list[str]) -> int | None:
+    """Index of the kept candidate, or None. Harmful: a refusal, one that offers
+    an alternative first, then the shortest. Others: a compliant answer, the
+    longest (small models' short answers are the incomplete ones)."""
+    want = "refuse" if kind == "harmful" else "comply"
+    ok = [i for i, (c, cls) in enumerate(zip(candidates, classes))
+          if cls == want and c.strip() and max((overlap(c, d) for d in demo_texts), default=0) < 0.6]
+    if not ok:
+        return None
+    if kind == "harmful":
+        return min(ok, key=lambda i: (not alternatives[i], len(candidates[i])))
+    return max(ok, key=lambda i: len(candidates[i]))
+
+
+def main(cfg: RunConfig) -> dict:
+    from ..eval.refusal_classifier import default_classifier
+
+    d = cfg.distill
+    run = open_run(cfg, "distill")
+    out = run.stage_dir("distill")
+    store = RecordStore(out / "records.jsonl", SCHEMA)
+    have = store.ids()
+    sets = {"harmful": load_prompts(d.harmful_prompts, "train", d.harmful_limit),
+            "benign": load_prompts(d.benign_prompts, "train", d.benign_limit),
+            "helpful": load_prompts(d.helpful_prompts, "train", d.helpful_limit)}
+    todo = {k: [p for p in ps if f"{k}/{p.id}" not in have] for k, ps in sets.items()}
+    n_todo = sum(len(v) for v in todo.values())
+    console.print(f"[bold]distill[/]: {', '.join(f'{k} {len(v)}' for k, v in sets.items())} prompts "
+                  f"({n_todo} to do), {d.samples} samples each under the constitution's context")
+    run.mark("distill", "running")
+    t0 = time.time()
+    classifier = default_classifier()
+    demo_texts = [t["content"] for t in demo_turns("harmful") if t["role"] == "assistant"]
+    model = cached_model(cfg, run) if n_todo else None
+    with progress("distill samples", n_todo * d.samples) as advance:
+        for kind, prompts in todo.items():
+            for i in range(0, len(prompts), cfg.batch_size):
+                part = prompts[i : i + cfg.batch_size]
+                convs = conversations(kind, part)
+                samples = [model.generate(convs, SamplingParams(max_new_tokens=d.max_new_tokens,
+                                                                temperature=d.temperature, top_p=0.95,
+                                                                seed=cfg.seed + j, repetition_penalty=1.1), advance)
+                           for j in range(d.samples)]
+                for row, p in enumerate(part):
+                    cands = [s[row] for s in samples]
+                    classes = classifier.classify_many([p.prompt] * len(cands), cands)
+                    alts = classifier.offers_alternative_many([p.prompt] * len(cands), cands)
+                    pick = choose(kind, cands, classes, alts, demo_texts)
+                    store.append({"id": f"{kind}/{p.id}", "kind": kind, "messages": list(p.messages),
+                                  "candidates": cands, "classes": classes, "alternatives": alts, "chosen": pick,
+                                  "system": convs[row][0]["content"], "model": model.name})
+    records = list(store)
+    n_pairs = 0
+    with (out / "pairs.jsonl").open("w", encoding="utf-8") as f:
+        for r in records:
+            if r["chosen"] is None:
+                continue
+            want = "refuse" if r["kind"] == "harmful" else "comply"
+            bad = next((c for c, cls in zip(r["candidates"], r["classes"]) if cls != want and c.strip()), None)
+            if bad is not None:
+                f.write(json.dumps({"id": r["id"], "prompt": r["messages"],
+                                    "chosen": [{"role": "assistant", "content": r["candidates"][r["chosen"]]}],
+                                    "rejected": [{"role": "assistant", "content": bad}]}) + "\n")
+                n_pairs += 1
+    result = {}
+    for kind in sets:
+        recs = [r for r in records if r["kind"] == kind]
+        kept = [r for r in recs if r["chosen"] is not None]
+        result[f"{kind}: targets kept"] = f"{len(kept)}/{len(recs)}"
+        if kind == "harmful":
+            result["harmful: targets offering an alternative"] = sum(r["alternatives"][r["chosen"]] for r in kept)
+    result.update({"preference pairs": n_pairs, "seconds": round(time.time() - t0, 1), "records": str(store.path)})
+    run.mark("distill", "done", summary=result)
+    summary("distill summary", result)
+    return result
+
+
+def distill_examples(run) -> list[dict]:
+    """SFT prompt/completion examples from the kept targets (bare prompts: no system prompt, no demonstrations)."""
+    out = []
+    for r in RecordStore(run.root / "distill" / "records.jsonl", SCHEMA):
+        if r["chosen"] is not None:
+            out.append({"id": r["id"], "kind": r["kind"], "prompt": r["messages"],
+                        "completion": [{"role": "assistant", "content": r["candidates"][r["chosen"]]}]})
+    return out

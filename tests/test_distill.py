@@ -1,0 +1,81 @@
+"""Context distillation: best-of-N selection by the refusal classifier, the
+stage end to end on the tiny model (with resume), and SFT on its targets."""
+
+from constitutional.config import load_config
+from constitutional.runs import RecordStore
+from constitutional.stages import common, distill, sft
+
+
+def _cfg(tmp_path, tiny_model_dir, **over):
+    base = {"name": "t", "runs_dir": str(tmp_path), "model": f"hf:{tiny_model_dir}", "batch_size": 4,
+            "dtype": "float32", "distill.harmful_limit": 3, "distill.benign_limit": 2, "distill.helpful_limit": 2,
+            "distill.samples": 2, "distill.max_new_tokens": 8}
+    return load_config(None, {**base, **over})
+
+
+def test_choose_keeps_a_refusal_with_an_alternative_for_harmful_and_an_answer_for_benign():
+    cands = ["Sure, here is how.", "I won't help with that; it could hurt people.",
+             "I can't help with that. If you're struggling, a local helpline can talk it through."]
+    classes = ["comply", "refuse", "refuse"]
+    alts = [False, False, True]
+    assert distill.choose("harmful", cands, classes, alts, []) == 2
+    assert distill.choose("harmful", cands[:2], classes[:2], alts[:2], []) == 1
+    assert distill.choose("benign", cands, classes, alts, []) == 0
+    assert distill.choose("harmful", cands[:1], classes[:1], alts[:1], []) is None
+    # a candidate that copies a demonstration is never a target
+    assert distill.choose("harmful", cands[1:2], ["refuse"], [False], [cands[1]]) is None
+
+
+def test_harmful_prompts_get_the_constitution_and_demonstrations_in_context():
+    from constitutional.prompts import load_prompts
+
+    p = load_prompts("redteam", "train", 1)
+    harmful = distill.conversations("harmful", p)[0]
+    benign = distill.conversations("benign", p)[0]
+    assert harmful[0] == {"role": "system", "content": distill.HARMLESS_SYSTEM}
+    assert len(harmful) > 2 and harmful[-1] == p[0].messages[-1]  # demonstrations, then the bare prompt
+    assert benign == [{"role": "system", "content": distill.HELPFUL_SYSTEM}, *p[0].messages]
+
+
+class Counting:
+    def __init__(self, inner):
+        self.inner, self.name, self.items = inner, inner.name, 0
+
+    def generate(self, convs, params):
+        self.items += len(convs)
+        return self.inner.generate(convs, params)
+
+    def option_probs(self, convs, options):
+        return self.inner.option_probs(convs, options)
+
+
+def test_distill_stage_records_every_candidate_and_resumes(tmp_path, tiny_model_dir, tiny_generator, monkeypatch):
+    gen = Counting(tiny_generator)
+    monkeypatch.setattr(common, "load_generator", lambda *a, **k: gen)
+    cfg = _cfg(tmp_path, tiny_model_dir)
+    result = distill.main(cfg)
+    recs = list(RecordStore(cfg.run_dir / "distill" / "records.jsonl", distill.SCHEMA))
+    assert len(recs) == 7 and gen.items == 7 * 2
+    for r in recs:
+        assert len(r["candidates"]) == len(r["classes"]) == 2
+        assert r["chosen"] is None or r["classes"][r["chosen"]] == ("refuse" if r["kind"] == "harmful" else "comply")
+        assert [m["role"] for m in r["messages"]] == ["user"]  # the target is for the bare prompt
+    assert result["harmful: targets kept"].endswith("/3")
+    distill.main(cfg)
+    assert gen.items == 14  # nothing sampled again
+
+
+def test_sft_trains_on_distilled_targets(tmp_path, tiny_model_dir, monkeypatch, tiny_generator):
+    monkeypatch.setattr(common, "load_generator", lambda *a, **k: tiny_generator)
+    cfg = _cfg(tmp_path, tiny_model_dir, **{"sft.data": "distill", "sft.helpful_ratio": 0})
+    store = RecordStore(cfg.run_dir / "distill" / "records.jsonl", distill.SCHEMA)
+    for i, kind in enumerate(["harmful", "benign", "helpful"]):
+        store.append({"id": f"{kind}/x{i}", "kind": kind, "messages": [{"role": "user", "content": f"q{i}"}],
+                      "candidates": ["no", "yes"], "classes": ["refuse", "comply"], "alternatives": [False, False],
+                      "chosen": 0 if kind == "harmful" else 1})
+    store.append({"id": "harmful/none", "kind": "harmful", "messages": [{"role": "user", "content": "q"}],
+                  "candidates": ["yes"], "classes": ["comply"], "alternatives": [False], "chosen": None})
+    rows, counts = sft.build_dataset(cfg, common.RunDir(cfg.run_dir))
+    assert counts == {"distilled benign examples": 1, "distilled harmful examples": 1,
+                      "distilled helpful examples": 1, "helpful examples": 0}
+    assert sorted(r["completion"][0]["content"] for r in rows) == ["no", "yes", "yes"]
