@@ -55,14 +55,18 @@ def test_distill_stage_records_every_candidate_and_resumes(tmp_path, tiny_model_
     cfg = _cfg(tmp_path, tiny_model_dir)
     result = distill.main(cfg)
     recs = list(RecordStore(cfg.run_dir / "distill" / "records.jsonl", distill.SCHEMA))
-    assert len(recs) == 7 and gen.items == 7 * 2
+    # harmful: 2 samples x (reason, alternative) calls; the others: 2 samples
+    assert len(recs) == 7 and gen.items == 3 * 2 * 2 + 4 * 2
+    openers = tuple(cfg.distill.refusal_openers)
     for r in recs:
+        if r["kind"] == "harmful":  # the fixed shape: opener, the model's reason, "Instead,", its alternative
+            assert all(c.startswith(openers) and " Instead, " in c for c in r["candidates"])
         assert len(r["candidates"]) == len(r["classes"]) == 2
         assert r["chosen"] is None or r["classes"][r["chosen"]] == ("refuse" if r["kind"] == "harmful" else "comply")
         assert [m["role"] for m in r["messages"]] == ["user"]  # the target is for the bare prompt
     assert result["harmful: targets kept"].endswith("/3")
     distill.main(cfg)
-    assert gen.items == 14  # nothing sampled again
+    assert gen.items == 20  # nothing sampled again
 
 
 def test_sft_trains_on_distilled_targets(tmp_path, tiny_model_dir, monkeypatch, tiny_generator):

@@ -32,7 +32,7 @@ def test_train_and_eval_splits_are_fixed_and_disjoint(name):
 
 
 def test_no_prompt_text_is_shared_between_sets():
-    texts = [_norm(p.prompt) for name in ("redteam", "helpful", "borderline", "lookalike") for p in load_prompts(name)]
+    texts = [_norm(p.prompt) for name in ("redteam", "helpful", "borderline", "lookalike", "lookalike_train") for p in load_prompts(name)]
     texts += [_norm(d.prompt) for d in load_fewshot()]
     assert len(texts) == len(set(texts))
 

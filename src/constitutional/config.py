@@ -45,12 +45,18 @@ class SLCAIConfig(Section):
 class DistillConfig(Section):
     harmful_prompts: str = Field("redteam", description="harmful prompts (train split) answered under the constitution's context")
     harmful_limit: int | None = Field(128, ge=1, description="at most this many harmful prompts (null: all)")
-    benign_prompts: str = Field("borderline", description="benign look-alikes (train split): answered helpfully, "
-                                "so the model learns when not to refuse")
+    benign_prompts: list[str] = Field(["borderline", "lookalike_train"], description="benign look-alikes (train "
+                                      "split): answered helpfully, so the model learns when not to refuse")
     benign_limit: int | None = Field(None, ge=1, description="at most this many benign prompts (null: all)")
     helpful_prompts: str = Field("helpful", description="ordinary helpful prompts (train split)")
     helpful_limit: int | None = Field(64, ge=1, description="at most this many helpful prompts (null: all)")
     samples: int = Field(3, ge=1, le=16, description="candidates per prompt; the refusal classifier picks one (best-of-N)")
+    refusal_openers: list[str] = Field(
+        ["I can't help with that, because", "I won't help with this, because", "I'm not able to help with that, because"],
+        description="harmful prompts: the reply is started with one of these (seeded per prompt) and the model "
+        "writes the reason ([]: the model writes the whole reply)")
+    alternative_opener: str = Field("Instead,", description="after the reason, the reply continues with this and "
+                                    "the model writes a safe alternative (\"\": no alternative step)")
     temperature: float = Field(0.8, ge=0, description="sampling temperature of the candidates")
     max_new_tokens: int = Field(96, ge=8, description="max new tokens per candidate")
 

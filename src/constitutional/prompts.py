@@ -27,7 +27,7 @@ from typing import Iterator
 
 from .errors import ConstitutionalError
 
-PACKAGED = ("redteam", "helpful", "borderline", "lookalike")
+PACKAGED = ("redteam", "helpful", "borderline", "lookalike", "lookalike_train")
 Message = dict[str, str]
 
 

@@ -9,9 +9,15 @@ demonstrations in context, and the best candidate becomes an SFT target for
 the *bare* prompt:
 
 - harmful prompts (red-team train split): the system prompt asks for a short
-  refusal that says why and offers a safe alternative; a candidate is kept
-  only if the refusal classifier calls it a refusal, preferring ones that
-  offer an alternative (best-of-N with a classifier filter);
+  refusal that says why and offers a safe alternative. A 135M model ignores
+  that instruction (0 of 24 prompts got a refusal in 3 samples), so the reply
+  is given a fixed shape: it starts with a refusal opener
+  (``distill.refusal_openers``, one per prompt, seeded), the model writes the
+  reason, then the reply continues with ``distill.alternative_opener`` and the
+  model writes the alternative. What is declined is fixed; why, and what to
+  do instead, are the model's. A candidate is kept only if the refusal
+  classifier calls it a refusal, preferring one that offers an alternative,
+  then one that stays on the prompt's topic (best-of-N, classifier filter);
 - benign look-alikes (borderline train split) and helpful prompts: the
   system prompt asks for a direct, complete answer; kept only if the
   classifier calls it compliance. These teach when *not* to refuse.
@@ -35,8 +41,8 @@ from ..models import SamplingParams
 from ..prompts import PromptRecord, load_fewshot, load_prompts
 from ..runs import RecordStore
 from ..ui import console, progress, summary
-from .common import cached_model, open_run
-from .revision_quality import overlap
+from .common import cached_model, open_run, rng_for
+from .revision_quality import content_words, overlap
 
 SCHEMA = "constitutional.distill/1"
 
@@ -71,8 +77,26 @@ def conversations(kind: str, prompts: list[PromptRecord]) -> list[list[dict]]:
             for p in prompts]
 
 
+def shaped_refusals(model, convs: list[list[dict]], openers: list[str], alternative: str, d, seed: int,
+                    advance) -> list[str]:
+    """Refusals in a fixed shape: opener + the model's reason [+ alternative
+    opener + the model's alternative]. Each step continues the assistant turn."""
+    reason_p = SamplingParams(max_new_tokens=40, temperature=d.temperature, top_p=0.95, seed=seed,
+                              stop=(".", "\n"), repetition_penalty=1.1)
+    reasons = model.generate([c + [{"role": "assistant", "content": o}] for c, o in zip(convs, openers)],
+                             reason_p, advance)
+    texts = [f"{o} {r.strip().rstrip('.')}." for o, r in zip(openers, reasons)]
+    if not alternative:
+        return texts
+    alt_p = SamplingParams(max_new_tokens=32, temperature=d.temperature, top_p=0.95, seed=seed,
+                           stop=(".", "\n"), repetition_penalty=1.1)
+    alts = model.generate([c + [{"role": "assistant", "content": f"{t} {alternative}"}] for c, t in zip(convs, texts)],
+                          alt_p)
+    return [f"{t} {alternative} {a.strip().rstrip('.')}." for t, a in zip(texts, alts)]
+
+
 def choose(kind: str, candidates: list[str], classes: list[str], alternatives: list[bool],
-           demo_texts: list[str]) -> int | None:
+           demo_texts: list[str], prompt: str = "") -> int | None:
     """Index of the kept candidate, or None. Harmful: a refusal, one that offers
     an alternative first, then the shortest. Others: a compliant answer, the
     longest (small models' short answers are the incomplete ones)."""
@@ -82,7 +106,7 @@ def choose(kind: str, candidates: list[str], classes: list[str], alternatives: l
     if not ok:
         return None
     if kind == "harmful":
-        return min(ok, key=lambda i: (not alternatives[i], len(candidates[i])))
+        return min(ok, key=lambda i: (not alternatives[i], -len(content_words(candidates[i]) & content_words(prompt)), len(candidates[i])))
     return max(ok, key=lambda i: len(candidates[i]))
 
 
@@ -95,7 +119,7 @@ def main(cfg: RunConfig) -> dict:
     store = RecordStore(out / "records.jsonl", SCHEMA)
     have = store.ids()
     sets = {"harmful": load_prompts(d.harmful_prompts, "train", d.harmful_limit),
-            "benign": load_prompts(d.benign_prompts, "train", d.benign_limit),
+            "benign": [p for name in d.benign_prompts for p in load_prompts(name, "train")][: d.benign_limit],
             "helpful": load_prompts(d.helpful_prompts, "train", d.helpful_limit)}
     todo = {k: [p for p in ps if f"{k}/{p.id}" not in have] for k, ps in sets.items()}
     n_todo = sum(len(v) for v in todo.values())
@@ -111,15 +135,20 @@ def main(cfg: RunConfig) -> dict:
             for i in range(0, len(prompts), cfg.batch_size):
                 part = prompts[i : i + cfg.batch_size]
                 convs = conversations(kind, part)
-                samples = [model.generate(convs, SamplingParams(max_new_tokens=d.max_new_tokens,
-                                                                temperature=d.temperature, top_p=0.95,
-                                                                seed=cfg.seed + j, repetition_penalty=1.1), advance)
-                           for j in range(d.samples)]
+                if kind == "harmful" and d.refusal_openers:
+                    openers = [rng_for(cfg.seed, p.id, "opener").choice(d.refusal_openers) for p in part]
+                    samples = [shaped_refusals(model, convs, openers, d.alternative_opener, d, cfg.seed + j, advance)
+                               for j in range(d.samples)]
+                else:
+                    samples = [model.generate(convs, SamplingParams(max_new_tokens=d.max_new_tokens,
+                                                                    temperature=d.temperature, top_p=0.95,
+                                                                    seed=cfg.seed + j, repetition_penalty=1.1),
+                                              advance) for j in range(d.samples)]
                 for row, p in enumerate(part):
                     cands = [s[row] for s in samples]
                     classes = classifier.classify_many([p.prompt] * len(cands), cands)
                     alts = classifier.offers_alternative_many([p.prompt] * len(cands), cands)
-                    pick = choose(kind, cands, classes, alts, demo_texts)
+                    pick = choose(kind, cands, classes, alts, demo_texts, p.prompt)
                     store.append({"id": f"{kind}/{p.id}", "kind": kind, "messages": list(p.messages),
                                   "candidates": cands, "classes": classes, "alternatives": alts, "chosen": pick,
                                   "system": convs[row][0]["content"], "model": model.name})
