@@ -73,11 +73,17 @@ def test_sft_trains_on_distilled_targets(tmp_path, tiny_model_dir, monkeypatch, 
     monkeypatch.setattr(common, "load_generator", lambda *a, **k: tiny_generator)
     cfg = _cfg(tmp_path, tiny_model_dir, **{"sft.data": "distill", "sft.helpful_ratio": 0})
     store = RecordStore(cfg.run_dir / "distill" / "records.jsonl", distill.SCHEMA)
+    from constitutional.prompts import load_prompts
+
+    ids = {"harmful": load_prompts("redteam", "train", 1)[0].id, "benign": load_prompts("borderline", "train", 1)[0].id,
+           "helpful": load_prompts("helpful", "train", 1)[0].id}
     for i, kind in enumerate(["harmful", "benign", "helpful"]):
-        store.append({"id": f"{kind}/x{i}", "kind": kind, "messages": [{"role": "user", "content": f"q{i}"}],
+        store.append({"id": f"{kind}/{ids[kind]}", "kind": kind, "messages": [{"role": "user", "content": f"q{i}"}],
                       "candidates": ["no", "yes"], "classes": ["refuse", "comply"], "alternatives": [False, False],
                       "chosen": 0 if kind == "harmful" else 1})
-    store.append({"id": "harmful/none", "kind": "harmful", "messages": [{"role": "user", "content": "q"}],
+    store.append({"id": "harmful/not-in-the-config", "kind": "harmful", "messages": [{"role": "user", "content": "q"}],
+                  "candidates": ["no"], "classes": ["refuse"], "alternatives": [False], "chosen": 0})
+    store.append({"id": f"harmful/{load_prompts('redteam', 'train', 2)[1].id}", "kind": "harmful", "messages": [{"role": "user", "content": "q"}],
                   "candidates": ["yes"], "classes": ["comply"], "alternatives": [False], "chosen": None})
     rows, counts = sft.build_dataset(cfg, common.RunDir(cfg.run_dir))
     assert counts == {"distilled benign examples": 1, "distilled harmful examples": 1,

@@ -118,9 +118,7 @@ def main(cfg: RunConfig) -> dict:
     out = run.stage_dir("distill")
     store = RecordStore(out / "records.jsonl", SCHEMA)
     have = store.ids()
-    sets = {"harmful": load_prompts(d.harmful_prompts, "train", d.harmful_limit),
-            "benign": [p for name in d.benign_prompts for p in load_prompts(name, "train")][: d.benign_limit],
-            "helpful": load_prompts(d.helpful_prompts, "train", d.helpful_limit)}
+    sets = prompt_sets(cfg)
     todo = {k: [p for p in ps if f"{k}/{p.id}" not in have] for k, ps in sets.items()}
     n_todo = sum(len(v) for v in todo.values())
     console.print(f"[bold]distill[/]: {', '.join(f'{k} {len(v)}' for k, v in sets.items())} prompts "
@@ -178,11 +176,20 @@ def main(cfg: RunConfig) -> dict:
     return result
 
 
-def distill_examples(run) -> list[dict]:
-    """SFT prompt/completion examples from the kept targets (bare prompts: no system prompt, no demonstrations)."""
+def prompt_sets(cfg: RunConfig) -> dict[str, list[PromptRecord]]:
+    d = cfg.distill
+    return {"harmful": load_prompts(d.harmful_prompts, "train", d.harmful_limit),
+            "benign": [p for name in d.benign_prompts for p in load_prompts(name, "train")][: d.benign_limit],
+            "helpful": load_prompts(d.helpful_prompts, "train", d.helpful_limit)}
+
+
+def distill_examples(cfg: RunConfig, run) -> list[dict]:
+    """SFT prompt/completion examples from the kept targets of the prompts the
+    config names (bare prompts: no system prompt, no demonstrations)."""
+    wanted = {f"{kind}/{p.id}" for kind, ps in prompt_sets(cfg).items() for p in ps}
     out = []
     for r in RecordStore(run.root / "distill" / "records.jsonl", SCHEMA):
-        if r["chosen"] is not None:
+        if r["chosen"] is not None and r["id"] in wanted:
             out.append({"id": r["id"], "kind": r["kind"], "prompt": r["messages"],
                         "completion": [{"role": "assistant", "content": r["candidates"][r["chosen"]]}]})
     return out

@@ -74,7 +74,7 @@ def build_dataset(cfg: RunConfig, run) -> tuple[list[dict], dict]:
     if cfg.sft.data in ("distill", "both"):
         from .distill import distill_examples
 
-        distilled = distill_examples(run)
+        distilled = distill_examples(cfg, run)
         if not distilled:
             raise ConstitutionalError("no distilled targets to train on", file=run.root / "distill",
                                       hint="run the distill stage first (constitutional distill CONFIG)")
