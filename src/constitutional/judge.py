@@ -20,9 +20,7 @@ such labels to [0.4, 0.6] because reasoning makes them overconfident).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
@@ -67,20 +65,17 @@ class JudgeSettings:
 
 
 def load_shots(name_or_path: str = "feedback_fewshot") -> list[Shot]:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = Path(str(resources.files("constitutional") / "data" / f"{name_or_path}.jsonl"))
+    from .prompts import _rows, packaged_path
+
+    path = packaged_path(name_or_path) if not Path(name_or_path).suffix else Path(name_or_path)
     if not path.is_file():
         raise ConstitutionalError("feedback few-shot file not found", file=path)
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, d in _rows(path):  # malformed JSON is reported with its line by the shared reader
         try:
-            d = json.loads(line)
             out.append(Shot(d["prompt"], d["first"], d["second"], d["question"], d["reasoning"], d["answer"]))
-        except (json.JSONDecodeError, KeyError) as e:
-            raise ConstitutionalError(f"bad few-shot judgment: {e}", file=path, line=n,
+        except KeyError as e:
+            raise ConstitutionalError("missing field", file=path, line=n, field=e.args[0],
                                       hint="each line needs prompt, first, second, question, reasoning, answer") from None
     return out
 

@@ -10,11 +10,11 @@ shape works too (to measure a judge on your own labels).
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
 from ..errors import ConstitutionalError
+from ..prompts import _rows
 
 FIELDS = {
     "refusal_labels": {"id": str, "prompt": str, "response": str, "label": ("comply", "partial", "refuse"),
@@ -41,13 +41,7 @@ def load_labeled(name: str, kind: str | None = None, split: str | None = None) -
         raise ConstitutionalError(f"labeled set '{name}' not found", file=path,
                                   hint="reinstall the package, or pass a JSONL file with fields " + ", ".join(fields))
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConstitutionalError(f"not valid JSON ({e.msg})", file=path, line=n) from None
+    for n, row in _rows(path):  # the prompt loader's reader: bad JSON is reported with its line
         for key, want in fields.items():
             value = row.get(key)
             ok = value in want and type(value) is type(want[0]) if isinstance(want, tuple) else isinstance(value, want)

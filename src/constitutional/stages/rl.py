@@ -84,8 +84,8 @@ def train(cfg: RunConfig, policy: Path, reward_fn, out: Path) -> dict:
     data = curves(logs)
     (out / "curves.json").write_text(json.dumps({"log_history": logs, "curves": data}, indent=2), encoding="utf-8")
     (out / "curves.svg").write_text(curves_svg(f"RL ({r.algorithm}, reward: {r.reward})", data), encoding="utf-8")
-    first = lambda k: round(data[k][0][1], 4) if data[k] else None  # noqa: E731
-    last = lambda k: round(data[k][-1][1], 4) if data[k] else None  # noqa: E731
+    first = lambda k: round(data[k][0][1], 4) + 0.0 if data[k] else None  # noqa: E731  (+ 0.0: no "-0.0")
+    last = lambda k: round(data[k][-1][1], 4) + 0.0 if data[k] else None  # noqa: E731
     return {"steps": trainer.state.global_step, "train seconds": round(seconds, 1),
             **{f"{name} (first -> last step)": f"{first(name)} -> {last(name)}" for name in CURVES}}
 
