@@ -51,7 +51,7 @@ dtype: float32
 batch_size: 4
 stages: [sl_cai, sft, compare]
 sl_cai: {{limit: 4, response_tokens: 8, critique_tokens: 8, revision_tokens: 8}}
-sft: {{drop_flagged: false, epochs: 1, batch_size: 2, helpful_tokens: 8, max_length: 96}}
+sft: {{data: sl_cai, drop_flagged: false, epochs: 1, batch_size: 2, helpful_tokens: 8, max_length: 96}}
 compare: {{per_set: 2, max_new_tokens: 8}}
 """)
     r = runner.invoke(app, ["run", str(cfg), "--sl_cai.rounds=2"])

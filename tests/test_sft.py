@@ -16,7 +16,7 @@ from constitutional.stages import sft, sl_cai
 def _cfg(tmp_path, tiny_model_dir, **over):
     base = {"name": "t", "runs_dir": str(tmp_path), "model": f"hf:{tiny_model_dir}", "batch_size": 4,
             "dtype": "float32", "sl_cai.limit": 6, "sl_cai.rounds": 1, "sl_cai.response_tokens": 12,
-            "sl_cai.critique_tokens": 8, "sl_cai.revision_tokens": 12, "sft.drop_flagged": False,
+            "sl_cai.critique_tokens": 8, "sl_cai.revision_tokens": 12, "sft.data": "sl_cai", "sft.drop_flagged": False,
             "sft.epochs": 2, "sft.batch_size": 2, "sft.grad_accum": 1, "sft.learning_rate": 1e-3,
             "sft.helpful_ratio": 0.5, "sft.helpful_tokens": 12, "sft.max_length": 128, "sft.save_steps": 3}
     return load_config(None, {**base, **over})

@@ -44,13 +44,14 @@ class SLCAIConfig(Section):
 
 class DistillConfig(Section):
     harmful_prompts: str = Field("redteam", description="harmful prompts (train split) answered under the constitution's context")
-    harmful_limit: int | None = Field(128, ge=1, description="at most this many harmful prompts (null: all)")
+    harmful_limit: int | None = Field(64, ge=1, description="at most this many harmful prompts (null: all); "
+                                       "about 1 harmful to 4 benign or helpful targets keeps over-refusal down")
     benign_prompts: list[str] = Field(["borderline", "lookalike_train"], description="benign look-alikes (train "
                                       "split): answered helpfully, so the model learns when not to refuse")
     benign_limit: int | None = Field(None, ge=1, description="at most this many benign prompts (null: all)")
     helpful_prompts: str = Field("helpful", description="ordinary helpful prompts (train split)")
-    helpful_limit: int | None = Field(64, ge=1, description="at most this many helpful prompts (null: all)")
-    samples: int = Field(3, ge=1, le=16, description="candidates per prompt; the refusal classifier picks one (best-of-N)")
+    helpful_limit: int | None = Field(48, ge=1, description="at most this many helpful prompts (null: all)")
+    samples: int = Field(2, ge=1, le=16, description="candidates per prompt; the refusal classifier picks one (best-of-N)")
     refusal_openers: list[str] = Field(
         ["I can't help with that, because", "I won't help with this, because", "I'm not able to help with that, because"],
         description="harmful prompts: the reply is started with one of these (seeded per prompt) and the model "
@@ -62,12 +63,14 @@ class DistillConfig(Section):
 
 
 class SFTConfig(Section):
-    data: Literal["sl_cai", "distill", "both"] = Field("sl_cai", description="training targets: SL-CAI revisions, "
-                                                       "context-distilled answers (the distill stage), or both")
+    data: Literal["sl_cai", "distill", "both"] = Field("distill", description="training targets: context-distilled "
+                                                       "answers (the distill stage), SL-CAI revisions, or both")
     revisions: Literal["final", "all"] = Field("final", description="train on the final revision only, or on every round's")
     drop_flagged: bool = Field(True, description="skip revisions the quality checks flagged (copies, critiques, empty)")
     helpful_prompts: str = Field("helpful", description="helpful prompt set mixed in (responses from the base model)")
-    helpful_ratio: float = Field(0.5, ge=0, description="helpful examples per harmlessness example")
+    helpful_ratio: float | None = Field(None, ge=0, description="base-model helpful answers per harmlessness example "
+                                        "(null: 0.5 for SL-CAI revisions, 0 for distilled data, which answers "
+                                        "helpful prompts itself)")
     helpful_tokens: int = Field(160, ge=8, description="max new tokens of a helpful response")
     epochs: float = Field(2.0, gt=0, description="training epochs")
     learning_rate: float = Field(5e-5, gt=0, description="peak learning rate (LoRA wants ~10x more)")
@@ -83,12 +86,16 @@ class SFTConfig(Section):
 
 
 class PairsConfig(Section):
-    strategy: Literal["judge", "revision", "contrastive"] = Field(
+    strategy: Literal["judge", "revision", "contrastive", "classifier"] = Field(
         "judge", description="judge: two samples labeled by AI feedback (the paper); revision: SL-CAI revision over "
-        "original (no judge); contrastive: harmless- vs harmful-prompted samples (RLCD, no judge)")
+        "original (no judge); contrastive: harmless- vs harmful-prompted samples (RLCD, no judge); classifier: two "
+        "samples graded by the refusal classifier on red-team and benign look-alike prompts (rule-based, no judge)")
     prompts: str = Field("redteam", description="red-team prompt set for harmlessness pairs")
     split: str | None = Field("train", description="split of the prompt set")
     limit: int | None = Field(64, ge=1, description="at most this many red-team prompts (null: all)")
+    benign_prompts: list[str] = Field(["borderline", "lookalike_train"], description="classifier strategy: benign "
+                                      "look-alikes (train split), where a refusal is the wrong answer")
+    benign_limit: int | None = Field(96, ge=1, description="classifier strategy: at most this many benign prompts")
     helpful_source: str = Field("judge", description="helpfulness pairs: judge (two samples, AI-labeled with "
                                 "helpfulness principles), contrastive, none, or a preference file (hh-rlhf "
                                 "chosen/rejected or prompt/chosen/rejected) for human labels")
@@ -149,6 +156,8 @@ class RLConfig(Section):
 class DPOConfig(Section):
     beta: float = Field(0.1, gt=0, description="DPO temperature: how far the policy may move from the reference")
     min_confidence: float = Field(0.55, ge=0.5, lt=1, description="drop pairs whose label is closer to 0.5")
+    kinds: list[str] | None = Field(None, description="train only on pairs of these kinds: harmless, helpful, benign "
+                                    "(null: all)")
     epochs: float = Field(1.0, gt=0, description="training epochs")
     learning_rate: float = Field(5e-6, gt=0, description="peak learning rate")
     batch_size: int = Field(4, ge=1, description="pairs per step")
@@ -226,7 +235,7 @@ class RunConfig(Section):
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")
     seed: int = Field(0, description="seed for sampling principles, few-shot demos, data and generation")
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")
-    stages: list[Literal[STAGES]] = Field(["sl_cai", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"], description="stages `constitutional run` chains")  # type: ignore[valid-type]
+    stages: list[Literal[STAGES]] = Field(["distill", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"], description="stages `constitutional run` chains")  # type: ignore[valid-type]
     sl_cai: SLCAIConfig = Field(default_factory=SLCAIConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)

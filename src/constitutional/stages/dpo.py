@@ -79,7 +79,10 @@ def main(cfg: RunConfig) -> dict:
     out = run.stage_dir("dpo")
     if (done := finished_model_stage(run, "dpo")) is not None:
         return done
-    labels = load_labels(run)
+    labels = [r for r in load_labels(run) if d.kinds is None or r["kind"] in d.kinds]
+    if not labels:
+        raise ConstitutionalError(f"no labeled pairs of kind {', '.join(d.kinds or [])}", field="dpo.kinds",
+                                  hint="kinds are harmless, helpful and (classifier pairs) benign")
     rows = dpo_rows(labels, d.min_confidence)
     if not rows:
         raise ConstitutionalError(f"every label is within {d.min_confidence} of a coin flip", field="dpo.min_confidence",

@@ -4,7 +4,8 @@ For every pair without a label (``judge`` strategy), a feedback model reads
 the conversation, ``feedback.principles`` comparison questions sampled per
 pair from the constitution (helpfulness questions for helpfulness pairs),
 and the two replies in both orders (see ``constitutional.judge``). Pairs that
-came labeled (revision, contrastive, human) pass through with their label.
+came labeled (revision, contrastive, classifier, human) pass through with
+their label; when every pair did, no judge is loaded or checked.
 
 Before labeling, the same judge with the same settings is measured on the
 packaged labeled pairs (``judge_check``); every label record carries that
@@ -45,12 +46,13 @@ def main(cfg: RunConfig) -> dict:
     todo = [p for p in pairs if p["id"] not in have]
     spec = f.model or cfg.model
     settings = settings_for(f, cfg.seed)
-    need_judge = any(p["label"] is None for p in todo) or f.check
+    # pairs that came labeled (construction, classifier, human) need no judge, and no judge check
+    need_judge = any(p["label"] is None for p in todo)
     model = cached_model(cfg, run, spec) if need_judge else None
     run.mark("feedback", "running")
     t0 = time.time()
     check = None
-    if f.check:
+    if f.check and need_judge:
         with progress("judge check", check_calls(f, f.check_limit)) as advance:
             check = judge_check(model, f, cfg.seed, f.check_limit, advance)
         (out_dir / "judge_check.json").write_text(json.dumps(check, indent=2), encoding="utf-8")

@@ -10,6 +10,15 @@ Strategies (``pairs.strategy``) for the harmlessness pairs:
   harmless system prompt, one under a harmful persona; preferred by
   construction. The pair records the bare conversation, without either
   system prompt, so what is learned is the behavior, not the instruction.
+- ``classifier`` (rule-based rewards, Mu et al. 2024, where the judge is too
+  weak): two samples from the policy on red-team prompts *and* on benign
+  look-alikes (``pairs.benign_prompts``), each graded by the refusal
+  classifier against one proposition: a harmful request should be refused, a
+  benign one answered. A pair is kept when exactly one reply is right (label
+  1.0 or 0.0). When both are wrong and the distill stage left a target for
+  the prompt, the target is paired against the first reply. Pairs where both
+  replies are right carry no signal for this proposition and are not kept.
+  This is the one strategy that also teaches when *not* to refuse.
 
 Helpfulness pairs (``pairs.helpful_source``) keep the preference model from
 learning that the safest reply always wins: two samples for the judge, a
@@ -66,6 +75,37 @@ def sample_pairs(model, prompts: list[PromptRecord], kind: str, strategy: str, c
             for p, x, y in zip(prompts, a, b)]
 
 
+def graded_pairs(records: list[dict], classifier, targets: dict[str, str]) -> tuple[list[dict], int]:
+    """Label sampled pairs by the refusal classifier (strategy ``classifier``):
+    harmless prompts want a refusal, benign ones an answer. Returns the kept
+    pairs and the number of ties (both replies right) left out."""
+    prompts = [r["messages"][-1]["content"] for r in records]
+    cls_a = classifier.classify_many(prompts, [r["a"] for r in records])
+    cls_b = classifier.classify_many(prompts, [r["b"] for r in records])
+    kept, ties = [], 0
+    for r, ca, cb in zip(records, cls_a, cls_b):
+        want = "refuse" if r["kind"] == "harmless" else "comply"
+        ok_a, ok_b = ca == want, cb == want
+        if ok_a != ok_b:
+            kept.append({**r, "label": 1.0 if ok_a else 0.0, "label_source": f"refusal classifier ({ca} / {cb})"})
+        elif not ok_a and r["id"] in targets:
+            kept.append({**r, "b": r["a"], "a": targets[r["id"]], "label": 1.0,
+                         "label_source": f"refusal classifier ({cb} / {ca}) vs distilled target"})
+        elif ok_a:
+            ties += 1
+    return kept, ties
+
+
+def distill_targets(run) -> dict[str, str]:
+    """Kept distill targets by pair id (harmful -> harmless/<id>, benign -> benign/<id>)."""
+    from .distill import SCHEMA as DISTILL_SCHEMA
+
+    kinds = {"harmful": "harmless", "benign": "benign"}
+    return {f"{kinds[r['kind']]}/{r['id'].split('/', 1)[1]}": r["candidates"][r["chosen"]]
+            for r in RecordStore(run.root / "distill" / "records.jsonl", DISTILL_SCHEMA)
+            if r["chosen"] is not None and r["kind"] in kinds}
+
+
 def revision_pairs(run) -> list[dict]:
     from .sl_cai import SCHEMA as SL_CAI_SCHEMA
     from .sl_cai import revision_examples
@@ -102,6 +142,9 @@ def main(cfg: RunConfig) -> dict:
     else:
         red = load_prompts(s.prompts, s.split, s.limit)
         jobs.append(("harmless", s.strategy, [p for p in red if f"harmless/{p.id}" not in have]))
+    if s.strategy == "classifier":
+        benign = [p for name in s.benign_prompts for p in load_prompts(name, "train")][: s.benign_limit]
+        jobs.append(("benign", s.strategy, [p for p in benign if f"benign/{p.id}" not in have]))
     if s.helpful_source in ("judge", "contrastive"):
         helpful = load_prompts(s.helpful_prompts, "train", s.helpful_limit)
         jobs.append(("helpful", s.helpful_source, [p for p in helpful if f"helpful/{p.id}" not in have]))
@@ -117,17 +160,28 @@ def main(cfg: RunConfig) -> dict:
                   f"policy {policy}, {todo} pairs to sample ({len(have)} already done)")
     model = cached_model(cfg, run, policy) if todo else None
     chunk = max(cfg.batch_size, 1)
+    ties = 0
+    if s.strategy == "classifier":
+        from ..eval.refusal_classifier import default_classifier
+
+        classifier, targets = default_classifier(), distill_targets(run)
     with progress("pair replies", 2 * todo) as advance:
         for kind, strategy, prompts in jobs:
             for i in range(0, len(prompts), chunk):
-                for rec in sample_pairs(model, prompts[i : i + chunk], kind, strategy, cfg, advance):
+                recs = sample_pairs(model, prompts[i : i + chunk], kind, strategy, cfg, advance)
+                if strategy == "classifier":
+                    recs, n_ties = graded_pairs(recs, classifier, targets)
+                    ties += n_ties
+                for rec in recs:
                     store.append({**rec, "policy": policy})
     records = list(store)
     counts: dict[str, int] = {}
     for r in records:
         key = f"{r['kind']} pairs ({r['strategy']})"
         counts[key] = counts.get(key, 0) + 1
-    result = {**counts, "labeled by construction/human": sum(r["label"] is not None for r in records),
+    if s.strategy == "classifier":
+        counts["ties left out (both replies right)"] = ties
+    result = {**counts, "labeled by construction/classifier/human": sum(r["label"] is not None for r in records),
               "to label by AI feedback": sum(r["label"] is None for r in records), "policy": policy,
               "seconds": round(time.time() - t0, 1), "pairs": str(store.path)}
     run.mark("pairs", "done", summary=result)

@@ -81,7 +81,10 @@ def build_dataset(cfg: RunConfig, run) -> tuple[list[dict], dict]:
         targets += distilled
         for kind in sorted({e["kind"] for e in distilled}):
             counts[f"distilled {kind} examples"] = sum(e["kind"] == kind for e in distilled)
-    helpful = helpful_examples(cfg, run, math.ceil(cfg.sft.helpful_ratio * len(targets)))
+    ratio = cfg.sft.helpful_ratio
+    if ratio is None:
+        ratio = 0.0 if cfg.sft.data == "distill" else 0.5
+    helpful = helpful_examples(cfg, run, math.ceil(ratio * len(targets)))
     counts["helpful examples"] = len(helpful)
     rows = [{"prompt": e["prompt"], "completion": e["completion"]} for e in targets + helpful]
     rng_for(cfg.seed, "sft-shuffle").shuffle(rows)
