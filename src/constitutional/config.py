@@ -45,7 +45,7 @@ class SLCAIConfig(Section):
 class DistillConfig(Section):
     harmful_prompts: str = Field("redteam", description="harmful prompts (train split) answered under the constitution's context")
     harmful_limit: int | None = Field(64, ge=1, description="at most this many harmful prompts (null: all); "
-                                       "about 1 harmful to 4 benign or helpful targets keeps over-refusal down")
+                                       "a small share of harmful targets (64 of 416 by default) keeps over-refusal down")
     benign_prompts: list[str] = Field(["borderline", "lookalike_train"], description="benign look-alikes (train "
                                       "split): answered helpfully, so the model learns when not to refuse")
     benign_limit: int | None = Field(None, ge=1, description="at most this many benign prompts (null: all)")
