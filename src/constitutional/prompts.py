@@ -156,6 +156,11 @@ def _messages(row: dict, path: Path, n: int) -> tuple[Message, ...]:
     )
 
 
+def load_many(sources: list[str], split: str | None = None, limit: int | None = None) -> list[PromptRecord]:
+    """Several prompt sets concatenated in order, then cut to ``limit``."""
+    return [p for source in sources for p in load_prompts(source, split)][:limit]
+
+
 def load_prompts(source: str | Path, split: str | None = None, limit: int | None = None) -> list[PromptRecord]:
     """Load a prompt set. ``split`` keeps records whose split matches (records
     with no split are kept only when ``split`` is None)."""

@@ -54,7 +54,7 @@ def embed(texts: list[str], model=None) -> np.ndarray:
     model = model or encoder()
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
-    return np.stack([np.asarray(model.query(t), dtype=np.float32) for t in texts])
+    return np.asarray(model.query(list(texts)), dtype=np.float32)
 
 
 def near_duplicates(evals: dict[str, list[str]], trains: dict[str, list[str]], threshold: float = THRESHOLD,

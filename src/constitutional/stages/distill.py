@@ -38,7 +38,7 @@ import time
 
 from ..config import RunConfig
 from ..models import SamplingParams
-from ..prompts import PromptRecord, load_fewshot, load_prompts
+from ..prompts import PromptRecord, load_fewshot, load_many, load_prompts
 from ..runs import RecordStore
 from ..ui import console, progress, summary
 from .common import cached_model, open_run, rng_for
@@ -179,7 +179,7 @@ def main(cfg: RunConfig) -> dict:
 def prompt_sets(cfg: RunConfig) -> dict[str, list[PromptRecord]]:
     d = cfg.distill
     return {"harmful": load_prompts(d.harmful_prompts, "train", d.harmful_limit),
-            "benign": [p for name in d.benign_prompts for p in load_prompts(name, "train")][: d.benign_limit],
+            "benign": load_many(d.benign_prompts, "train", d.benign_limit),
             "helpful": load_prompts(d.helpful_prompts, "train", d.helpful_limit)}
 
 

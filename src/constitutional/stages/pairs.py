@@ -37,7 +37,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..errors import ConstitutionalError
 from ..models import SamplingParams
-from ..prompts import PromptRecord, load_preferences, load_prompts
+from ..prompts import PromptRecord, load_many, load_preferences, load_prompts
 from ..runs import RecordStore
 from ..ui import console, progress, summary
 from .common import cached_model, open_run, policy_spec
@@ -143,7 +143,7 @@ def main(cfg: RunConfig) -> dict:
         red = load_prompts(s.prompts, s.split, s.limit)
         jobs.append(("harmless", s.strategy, [p for p in red if f"harmless/{p.id}" not in have]))
     if s.strategy == "classifier":
-        benign = [p for name in s.benign_prompts for p in load_prompts(name, "train")][: s.benign_limit]
+        benign = load_many(s.benign_prompts, "train", s.benign_limit)
         jobs.append(("benign", s.strategy, [p for p in benign if f"benign/{p.id}" not in have]))
     if s.helpful_source in ("judge", "contrastive"):
         helpful = load_prompts(s.helpful_prompts, "train", s.helpful_limit)
