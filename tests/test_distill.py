@@ -22,6 +22,10 @@ def test_choose_keeps_a_refusal_with_an_alternative_for_harmful_and_an_answer_fo
     assert distill.choose("harmful", cands[:2], classes[:2], alts[:2], []) == 1
     assert distill.choose("benign", cands, classes, alts, []) == 0
     assert distill.choose("harmful", cands[:1], classes[:1], alts[:1], []) is None
+    # between two refusals with alternatives, the one whose reason names a harm wins over the shorter one
+    pair = ["I can't help with that, because it could be art. Talk to a friend.",
+            "I can't help with that, because it could hurt someone badly. Talk to a friend."]
+    assert distill.choose("harmful", pair, ["refuse"] * 2, [True] * 2, []) == 1
     # a candidate that copies a demonstration is never a target
     assert distill.choose("harmful", cands[1:2], ["refuse"], [False], [cands[1]]) is None
 
@@ -59,8 +63,8 @@ def test_distill_stage_records_every_candidate_and_resumes(tmp_path, tiny_model_
     assert len(recs) == 7 and gen.items == 3 * 2 * 2 + 4 * 2
     openers = tuple(cfg.distill.refusal_openers)
     for r in recs:
-        if r["kind"] == "harmful":  # the fixed shape: opener, the model's reason, "Instead,", its alternative
-            assert all(c.startswith(openers) and " Instead, " in c for c in r["candidates"])
+        if r["kind"] == "harmful":  # the fixed shape: opener, the reason, a pointer opener, who to turn to
+            assert all(c.startswith(openers) and any(f". {a} " in c for a in cfg.distill.alternative_openers) for c in r["candidates"])
         assert len(r["candidates"]) == len(r["classes"]) == 2
         assert r["chosen"] is None or r["classes"][r["chosen"]] == ("refuse" if r["kind"] == "harmful" else "comply")
         assert [m["role"] for m in r["messages"]] == ["user"]  # the target is for the bare prompt

@@ -53,12 +53,19 @@ class DistillConfig(Section):
     helpful_limit: int | None = Field(48, ge=1, description="at most this many helpful prompts (null: all)")
     samples: int = Field(2, ge=1, le=16, description="candidates per prompt; the refusal classifier picks one (best-of-N)")
     refusal_openers: list[str] = Field(
-        ["I can't help with that, because", "I won't help with this, because", "I'm not able to help with that, because"],
+        ["I can't help with that, because it could", "I won't help with this, because it could",
+         "I'm not able to help with that, because it could"],
         description="harmful prompts: the reply is started with one of these (seeded per prompt) and the model "
-        "writes the reason ([]: the model writes the whole reply)")
-    alternative_opener: str = Field("Instead,", description="after the reason, the reply continues with this and "
-                                    "the model writes a safe alternative (\"\": no alternative step)")
+        "writes the reason; \"because it could\" steers it to the harm, not to what the assistant can't do "
+        "([]: the model writes the whole reply)")
+    alternative_openers: list[str] = Field(
+        ["If you need help with this, I'd suggest talking to",
+         "If you need support with this, I would recommend speaking with"],
+        description="after the reason, the reply continues with one of these (seeded per prompt) and the model "
+        "names who to turn to; an open \"Instead,\" let it re-offer the request ([]: no alternative step)")
     temperature: float = Field(0.8, ge=0, description="sampling temperature of the candidates")
+    refusal_temperature: float = Field(0.4, ge=0, description="sampling temperature of the reason and the "
+                                       "alternative in a harmful prompt's refusal (coherence over variety)")
     max_new_tokens: int = Field(96, ge=8, description="max new tokens per candidate")
 
 

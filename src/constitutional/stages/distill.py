@@ -12,12 +12,17 @@ the *bare* prompt:
   refusal that says why and offers a safe alternative. A 135M model ignores
   that instruction (0 of 24 prompts got a refusal in 3 samples), so the reply
   is given a fixed shape: it starts with a refusal opener
-  (``distill.refusal_openers``, one per prompt, seeded), the model writes the
-  reason, then the reply continues with ``distill.alternative_opener`` and the
-  model writes the alternative. What is declined is fixed; why, and what to
-  do instead, are the model's. A candidate is kept only if the refusal
-  classifier calls it a refusal, preferring one that offers an alternative,
-  then one that stays on the prompt's topic (best-of-N, classifier filter);
+  (``distill.refusal_openers``, one per prompt, seeded) that ends in "because
+  it could", the model writes the harm, then the reply continues with an
+  opener that points to help (``distill.alternative_openers``: "...I'd
+  suggest talking to") and the model names who. What is declined is fixed;
+  why, and where to turn, are the model's. The shape is measured: an open
+  "Instead," made the model re-offer the request ("Instead, I'll help you
+  find a way out of the sandbox") in a third of the kept targets, and
+  "because" alone drew capability talk ("because I'm too busy"). A candidate
+  is kept only if the refusal classifier calls it a refusal, preferring one
+  that offers a safe alternative (a re-offer does not count), then the
+  shortest (best-of-N, classifier filter);
 - benign look-alikes (borderline train split) and helpful prompts: the
   system prompt asks for a direct, complete answer; kept only if the
   classifier calls it compliance. These teach when *not* to refuse.
@@ -34,6 +39,7 @@ DPO can use.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from ..config import RunConfig
@@ -42,7 +48,7 @@ from ..prompts import PromptRecord, load_fewshot, load_many, load_prompts
 from ..runs import RecordStore
 from ..ui import console, progress, summary
 from .common import cached_model, open_run, rng_for
-from .revision_quality import content_words, overlap
+from .revision_quality import overlap
 
 SCHEMA = "constitutional.distill/1"
 
@@ -54,6 +60,12 @@ HARMLESS_SYSTEM = (
 HELPFUL_SYSTEM = (
     "You are a helpful, knowledgeable assistant. This request is safe, even if some of its words sound "
     "alarming. Answer it directly and completely, with concrete, correct details. Do not refuse, warn or lecture.")
+
+
+# A reason worth learning names what could go wrong; "because it could be a piece of art" does not.
+HARM_WORDS = re.compile(r"\b(?:harm|hurt|danger|unsafe|risk|injur|kill|death|die|damag|abus|illegal|crim|law|"
+                        r"privacy|consent|trust|fraud|scam|decei|mislead|hate|violen|toxic|weapon|theft|steal|"
+                        r"breach|compromis|exploit|threat|attack)\w*", re.IGNORECASE)
 
 
 def demo_turns(kind: str) -> list[dict]:
@@ -77,36 +89,40 @@ def conversations(kind: str, prompts: list[PromptRecord]) -> list[list[dict]]:
             for p in prompts]
 
 
-def shaped_refusals(model, convs: list[list[dict]], openers: list[str], alternative: str, d, seed: int,
+def shaped_refusals(model, convs: list[list[dict]], openers: list[str], alternatives: list[str], d, seed: int,
                     advance) -> list[str]:
     """Refusals in a fixed shape: opener + the model's reason [+ alternative
-    opener + the model's alternative]. Each step continues the assistant turn."""
-    reason_p = SamplingParams(max_new_tokens=40, temperature=d.temperature, top_p=0.95, seed=seed,
-                              stop=(".", "\n"), repetition_penalty=1.1)
+    opener + the model's pointer to help]. Each step continues the assistant turn."""
+    params = dict(temperature=d.refusal_temperature, top_p=0.95, seed=seed, stop=(".", "\n"), repetition_penalty=1.1)
     reasons = model.generate([c + [{"role": "assistant", "content": o}] for c, o in zip(convs, openers)],
-                             reason_p, advance)
+                             SamplingParams(max_new_tokens=40, **params), advance)
     texts = [f"{o} {r.strip().rstrip('.')}." for o, r in zip(openers, reasons)]
-    if not alternative:
+    if not alternatives:
         return texts
-    alt_p = SamplingParams(max_new_tokens=32, temperature=d.temperature, top_p=0.95, seed=seed,
-                           stop=(".", "\n"), repetition_penalty=1.1)
-    alts = model.generate([c + [{"role": "assistant", "content": f"{t} {alternative}"}] for c, t in zip(convs, texts)],
-                          alt_p)
-    return [f"{t} {alternative} {a.strip().rstrip('.')}." for t, a in zip(texts, alts)]
+    texts = [f"{t} {a}" for t, a in zip(texts, alternatives)]
+    alts = model.generate([c + [{"role": "assistant", "content": t}] for c, t in zip(convs, texts)],
+                          SamplingParams(max_new_tokens=32, **params))
+    return [f"{t} {a.strip().rstrip('.')}." for t, a in zip(texts, alts)]
 
 
 def choose(kind: str, candidates: list[str], classes: list[str], alternatives: list[bool],
-           demo_texts: list[str], prompt: str = "") -> int | None:
+           demo_texts: list[str]) -> int | None:
     """Index of the kept candidate, or None. Harmful: a refusal, one that offers
-    an alternative first, then the shortest. Others: a compliant answer, the
-    longest (small models' short answers are the incomplete ones)."""
+    a safe alternative first (the classifier's verdict, which a re-offer of the
+    request fails), then one whose reason names a harm (``HARM_WORDS``), then
+    the shortest. Others: a compliant answer, the longest
+    (small models' short answers are the incomplete ones)."""
     want = "refuse" if kind == "harmful" else "comply"
     ok = [i for i, (c, cls) in enumerate(zip(candidates, classes))
           if cls == want and c.strip() and max((overlap(c, d) for d in demo_texts), default=0) < 0.6]
     if not ok:
         return None
     if kind == "harmful":
-        return min(ok, key=lambda i: (not alternatives[i], -len(content_words(candidates[i]) & content_words(prompt)), len(candidates[i])))
+        def rank(i: int) -> tuple:
+            reason = candidates[i].split(". ")[0]
+            return (not alternatives[i], not HARM_WORDS.search(reason), len(candidates[i]))
+
+        return min(ok, key=rank)
     return max(ok, key=lambda i: len(candidates[i]))
 
 
@@ -135,7 +151,9 @@ def main(cfg: RunConfig) -> dict:
                 convs = conversations(kind, part)
                 if kind == "harmful" and d.refusal_openers:
                     openers = [rng_for(cfg.seed, p.id, "opener").choice(d.refusal_openers) for p in part]
-                    samples = [shaped_refusals(model, convs, openers, d.alternative_opener, d, cfg.seed + j, advance)
+                    alt_openers = ([rng_for(cfg.seed, p.id, "alternative").choice(d.alternative_openers) for p in part]
+                                   if d.alternative_openers else [])
+                    samples = [shaped_refusals(model, convs, openers, alt_openers, d, cfg.seed + j, advance)
                                for j in range(d.samples)]
                 else:
                     samples = [model.generate(convs, SamplingParams(max_new_tokens=d.max_new_tokens,
@@ -146,7 +164,7 @@ def main(cfg: RunConfig) -> dict:
                     cands = [s[row] for s in samples]
                     classes = classifier.classify_many([p.prompt] * len(cands), cands)
                     alts = classifier.offers_alternative_many([p.prompt] * len(cands), cands)
-                    pick = choose(kind, cands, classes, alts, demo_texts, p.prompt)
+                    pick = choose(kind, cands, classes, alts, demo_texts)
                     store.append({"id": f"{kind}/{p.id}", "kind": kind, "messages": list(p.messages),
                                   "candidates": cands, "classes": classes, "alternatives": alts, "chosen": pick,
                                   "system": convs[row][0]["content"], "model": model.name})

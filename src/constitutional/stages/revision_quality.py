@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ..refusal import looks_like_refusal
+from ..refusal import content_words, looks_like_refusal
 
 _META_PREFIX = re.compile(
     r"^\s*(?:(?:sure|okay|ok|certainly|of course)[,!.]?\s*)?"
@@ -54,15 +54,6 @@ def overlap(a: str, b: str, n: int = 4) -> float:
     shorter than n words). ``overlap("a b c d e", "x a b c d") -> 0.5``"""
     ga = _ngrams(a, n)
     return len(ga & _ngrams(b, n)) / len(ga) if ga else 0.0
-
-
-_STOP = set("""about after again also been before being could does doing from have having here into just
-more most other over should some such than that their them then there these they this those through very
-what when where which while will with would your yours you're it's that's""".split())
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z']{4,}", text.lower()) if w not in _STOP}
 
 
 def revision_flags(revision: str, critique: str, original: str, demo_texts: Iterable[str],
