@@ -39,7 +39,8 @@ METRICS: dict[str, Metric] = {
     "latency_p50_s": Metric("Latency p50", "seconds", "median seconds per response"),
     "latency_p95_s": Metric("Latency p95", "seconds", "95th-percentile seconds per response"),
     "tokens_per_response": Metric("Tokens / response", "number", "mean generated tokens per response"),
-    "alternative_rate": Metric("Offers alternative", "rate", "share of refusals that offer a safe alternative"),
+    "alternative_rate": Metric("Offers alternative", "rate", "share of refusals that offer a safe alternative or a "
+                               "pointer to help (a re-offer of the request does not count)"),
     "refusal_words": Metric("Refusal words", "number", "mean words in a refusal"),
 }
 
