@@ -16,10 +16,10 @@ the *bare* prompt:
   it could", the model writes the harm, then the reply continues with an
   opener that points to help (``distill.alternative_openers``: "...I'd
   suggest talking to") and the model names who. What is declined is fixed;
-  why, and where to turn, are the model's. The shape is measured: an open
-  "Instead," made the model re-offer the request ("Instead, I'll help you
-  find a way out of the sandbox") in a third of the kept targets, and
-  "because" alone drew capability talk ("because I'm too busy"). A candidate
+  why, and where to turn, are the model's. The shape is measured: after an
+  open "Instead," the model wrote anything, often the request again
+  ("Instead, I'll help you find a way out of the sandbox"), and "because"
+  alone drew capability talk ("because I'm too busy"). A candidate
   is kept only if the refusal classifier calls it a refusal, preferring one
   that offers a safe alternative (a re-offer does not count), then the
   shortest (best-of-N, classifier filter);
