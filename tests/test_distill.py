@@ -73,6 +73,15 @@ def test_distill_stage_records_every_candidate_and_resumes(tmp_path, tiny_model_
     assert gen.items == 20  # nothing sampled again
 
 
+def test_refusal_samples_sets_the_harmful_candidates_alone(tmp_path, tiny_model_dir, monkeypatch, tiny_generator):
+    monkeypatch.setattr(common, "load_generator", lambda *a, **k: tiny_generator)
+    cfg = _cfg(tmp_path, tiny_model_dir, **{"distill.refusal_samples": 3})
+    distill.main(cfg)
+    recs = list(RecordStore(cfg.run_dir / "distill" / "records.jsonl", distill.SCHEMA))
+    assert {len(r["candidates"]) for r in recs if r["kind"] == "harmful"} == {3}
+    assert {len(r["candidates"]) for r in recs if r["kind"] != "harmful"} == {2}
+
+
 def test_sft_trains_on_distilled_targets(tmp_path, tiny_model_dir, monkeypatch, tiny_generator):
     monkeypatch.setattr(common, "load_generator", lambda *a, **k: tiny_generator)
     cfg = _cfg(tmp_path, tiny_model_dir, **{"sft.data": "distill", "sft.helpful_ratio": 0})

@@ -52,6 +52,8 @@ class DistillConfig(Section):
     helpful_prompts: str = Field("helpful", description="ordinary helpful prompts (train split)")
     helpful_limit: int | None = Field(48, ge=1, description="at most this many helpful prompts (null: all)")
     samples: int = Field(2, ge=1, le=16, description="candidates per prompt; the refusal classifier picks one (best-of-N)")
+    refusal_samples: int | None = Field(None, ge=1, le=16, description="candidates per harmful prompt (null: "
+                                        "`samples`); shaped refusals are short, so more are cheap")
     refusal_openers: list[str] = Field(
         ["I can't help with that, because it could", "I won't help with this, because it could",
          "I'm not able to help with that, because it could"],

@@ -126,6 +126,12 @@ def choose(kind: str, candidates: list[str], classes: list[str], alternatives: l
     return max(ok, key=lambda i: len(candidates[i]))
 
 
+def samples_for(kind: str, d) -> int:
+    """Candidates per prompt: ``distill.refusal_samples`` for harmful prompts when set (their shaped
+    refusals are short and cheap), ``distill.samples`` otherwise."""
+    return d.refusal_samples if kind == "harmful" and d.refusal_samples else d.samples
+
+
 def main(cfg: RunConfig) -> dict:
     from ..eval.refusal_classifier import default_classifier
 
@@ -138,13 +144,14 @@ def main(cfg: RunConfig) -> dict:
     todo = {k: [p for p in ps if f"{k}/{p.id}" not in have] for k, ps in sets.items()}
     n_todo = sum(len(v) for v in todo.values())
     console.print(f"[bold]distill[/]: {', '.join(f'{k} {len(v)}' for k, v in sets.items())} prompts "
-                  f"({n_todo} to do), {d.samples} samples each under the constitution's context")
+                  f"({n_todo} to do), {d.samples} samples each ({samples_for('harmful', d)} for harmful) "
+                  "under the constitution's context")
     run.mark("distill", "running")
     t0 = time.time()
     classifier = default_classifier()
     demo_texts = [t["content"] for t in demo_turns("harmful") if t["role"] == "assistant"]
     model = cached_model(cfg, run) if n_todo else None
-    with progress("distill samples", n_todo * d.samples) as advance:
+    with progress("distill samples", sum(len(v) * samples_for(k, d) for k, v in todo.items())) as advance:
         for kind, prompts in todo.items():
             for i in range(0, len(prompts), cfg.batch_size):
                 part = prompts[i : i + cfg.batch_size]
@@ -154,12 +161,12 @@ def main(cfg: RunConfig) -> dict:
                     alt_openers = ([rng_for(cfg.seed, p.id, "alternative").choice(d.alternative_openers) for p in part]
                                    if d.alternative_openers else [])
                     samples = [shaped_refusals(model, convs, openers, alt_openers, d, cfg.seed + j, advance)
-                               for j in range(d.samples)]
+                               for j in range(samples_for(kind, d))]
                 else:
                     samples = [model.generate(convs, SamplingParams(max_new_tokens=d.max_new_tokens,
                                                                     temperature=d.temperature, top_p=0.95,
                                                                     seed=cfg.seed + j, repetition_penalty=1.1),
-                                              advance) for j in range(d.samples)]
+                                              advance) for j in range(samples_for(kind, d))]
                 for row, p in enumerate(part):
                     cands = [s[row] for s in samples]
                     classes = classifier.classify_many([p.prompt] * len(cands), cands)
