@@ -108,8 +108,9 @@ REOFFER_SHARE, REOFFER_WORDS = 0.25, 2
 
 def alternative_span(response: str) -> str:
     """The reply from its first alternative cue on ("Instead, ...", "reach out to ..."); "" without one."""
-    m = ALTERNATIVE_RE.search(_norm(response))
-    return _norm(response)[m.start():] if m else ""
+    text = _norm(response)
+    m = ALTERNATIVE_RE.search(text)
+    return text[m.start():] if m else ""
 
 
 def reoffers(prompt: str, response: str) -> bool:

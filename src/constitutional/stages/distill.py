@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from typing import Iterable, Iterator
 
 from ..config import RunConfig
 from ..models import SamplingParams
@@ -178,14 +179,12 @@ def main(cfg: RunConfig) -> dict:
     records = list(store)
     n_pairs = 0
     with (out / "pairs.jsonl").open("w", encoding="utf-8") as f:
-        for r in records:
-            if r["chosen"] is None:
-                continue
+        for r, target in kept_targets(records):
             want = "refuse" if r["kind"] == "harmful" else "comply"
             bad = next((c for c, cls in zip(r["candidates"], r["classes"]) if cls != want and c.strip()), None)
             if bad is not None:
                 f.write(json.dumps({"id": r["id"], "prompt": r["messages"],
-                                    "chosen": [{"role": "assistant", "content": r["candidates"][r["chosen"]]}],
+                                    "chosen": [{"role": "assistant", "content": target}],
                                     "rejected": [{"role": "assistant", "content": bad}]}) + "\n")
                 n_pairs += 1
     result = {}
@@ -208,13 +207,22 @@ def prompt_sets(cfg: RunConfig) -> dict[str, list[PromptRecord]]:
             "helpful": load_prompts(d.helpful_prompts, "train", d.helpful_limit)}
 
 
+def kept_targets(records: Iterable[dict]) -> Iterator[tuple[dict, str]]:
+    """(record, its kept candidate) for every record with a target; the one place
+    that reads the ``chosen`` index."""
+    for r in records:
+        if r["chosen"] is not None:
+            yield r, r["candidates"][r["chosen"]]
+
+
+def run_records(run) -> RecordStore:
+    return RecordStore(run.root / "distill" / "records.jsonl", SCHEMA)
+
+
 def distill_examples(cfg: RunConfig, run) -> list[dict]:
     """SFT prompt/completion examples from the kept targets of the prompts the
     config names (bare prompts: no system prompt, no demonstrations)."""
     wanted = {f"{kind}/{p.id}" for kind, ps in prompt_sets(cfg).items() for p in ps}
-    out = []
-    for r in RecordStore(run.root / "distill" / "records.jsonl", SCHEMA):
-        if r["chosen"] is not None and r["id"] in wanted:
-            out.append({"id": r["id"], "kind": r["kind"], "prompt": r["messages"],
-                        "completion": [{"role": "assistant", "content": r["candidates"][r["chosen"]]}]})
-    return out
+    return [{"id": r["id"], "kind": r["kind"], "prompt": r["messages"],
+             "completion": [{"role": "assistant", "content": target}]}
+            for r, target in kept_targets(run_records(run)) if r["id"] in wanted]

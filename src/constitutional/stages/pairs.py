@@ -98,12 +98,11 @@ def graded_pairs(records: list[dict], classifier, targets: dict[str, str]) -> tu
 
 def distill_targets(run) -> dict[str, str]:
     """Kept distill targets by pair id (harmful -> harmless/<id>, benign -> benign/<id>)."""
-    from .distill import SCHEMA as DISTILL_SCHEMA
+    from .distill import kept_targets, run_records
 
     kinds = {"harmful": "harmless", "benign": "benign"}
-    return {f"{kinds[r['kind']]}/{r['id'].split('/', 1)[1]}": r["candidates"][r["chosen"]]
-            for r in RecordStore(run.root / "distill" / "records.jsonl", DISTILL_SCHEMA)
-            if r["chosen"] is not None and r["kind"] in kinds}
+    return {f"{kinds[r['kind']]}/{r['id'].split('/', 1)[1]}": target
+            for r, target in kept_targets(run_records(run)) if r["kind"] in kinds}
 
 
 def revision_pairs(run) -> list[dict]:
