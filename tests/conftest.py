@@ -31,7 +31,8 @@ def tiny_model_dir(tmp_path_factory, embedded_dir) -> Path:
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      tie_word_embeddings=True, initializer_range=0.1, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      tie_word_embeddings=True, initializer_range=0.1, bos_token_id=tok.bos_token_id,
+                      eos_token_id=tok.eos_token_id,
                       pad_token_id=tok.pad_token_id)
     model = LlamaForCausalLM(cfg)
     out = tmp_path_factory.mktemp("tiny-llama")

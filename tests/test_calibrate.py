@@ -59,7 +59,7 @@ def test_calibrate_two_endpoints_on_my_prompts(tmp_path, two_servers):
 
 def test_calibrate_user_errors_exit_2(tmp_path, monkeypatch):
     """Prompts are checked before any model loads (the embedded model is never loaded here)."""
-    from constitutional.ui import console
+    from constitutional.core.ui import console
 
     monkeypatch.setattr(console, "width", 400)  # rich would wrap the error at the terminal width
     res = CliRunner().invoke(app, ["calibrate", "--model", "smollm2-135m", "--prompts", str(tmp_path / "nope.jsonl")])

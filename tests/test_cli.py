@@ -60,7 +60,7 @@ compare: {{per_set: 2, max_new_tokens: 8}}
     manifest = json.loads((run / "manifest.json").read_text())
     assert {k: v["status"] for k, v in manifest["stages"].items()} == {"sl_cai": "done", "sft": "done",
                                                                        "compare": "done"}
-    rows = [json.loads(l) for l in (run / "compare" / "compare.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (run / "compare" / "compare.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in rows] == ["harmful", "harmful", "helpful", "helpful"]
     assert "rounds: 2" in (run / "config.yaml").read_text()
     assert str(run) in r.output.replace("\n", "")

@@ -1,7 +1,7 @@
 import pytest
 
-from constitutional.config import RunConfig, commented_yaml, load_config, parse_overrides
-from constitutional.errors import ConstitutionalError
+from constitutional.core.config import RunConfig, commented_yaml, load_config, parse_overrides
+from constitutional.core.errors import ConstitutionalError
 
 
 def test_defaults_file_and_overrides_layer_in_that_order(tmp_path):

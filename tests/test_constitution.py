@@ -3,7 +3,7 @@ import random
 import pytest
 
 from constitutional.constitution import load_constitution, packaged_names
-from constitutional.errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 
 VALID = """schema: constitutional.constitution/1
 name: mine

@@ -1,15 +1,22 @@
 """Context distillation: best-of-N selection by the refusal classifier, the
-stage end to end on the tiny model (with resume), and SFT on its targets."""
+stage end to end through a scripted model (with resume), and the SFT
+dataset it feeds."""
 
-from constitutional.config import load_config
-from constitutional.runs import RecordStore
-from constitutional.stages import common, distill, sft
+from constitutional.core.config import load_config
+from constitutional.core.runs import RecordStore, RunDir
+from constitutional.models.mock import MockScript, register_mock
+from constitutional.stages import distill, sft
+from constitutional.stages.artifacts import DISTILL_SCHEMA
+
+# reasons and pointers for the shaped refusals; answers for the rest
+REPLIES = ["hurt someone badly", "a trusted counselor", "Sure: cut the stump low and cover it.",
+           "Here is how, step by step: first, open the settings."]
 
 
-def _cfg(tmp_path, tiny_model_dir, **over):
-    base = {"name": "t", "runs_dir": str(tmp_path), "model": f"hf:{tiny_model_dir}", "batch_size": 4,
-            "dtype": "float32", "distill.harmful_limit": 3, "distill.benign_limit": 2, "distill.helpful_limit": 2,
-            "distill.samples": 2, "distill.max_new_tokens": 8}
+def _cfg(tmp_path, **over):
+    base = {"name": "t", "runs_dir": str(tmp_path), "model": "mock:distill", "batch_size": 4,
+            "distill.harmful_limit": 3, "distill.benign_limit": 2, "distill.helpful_limit": 2,
+            "distill.samples": 2, "distill.refusal_samples": 2}
     return load_config(None, {**base, **over})
 
 
@@ -41,51 +48,39 @@ def test_harmful_prompts_get_the_constitution_and_demonstrations_in_context():
     assert benign == [{"role": "system", "content": distill.HELPFUL_SYSTEM}, *p[0].messages]
 
 
-class Counting:
-    def __init__(self, inner):
-        self.inner, self.name, self.items = inner, inner.name, 0
-
-    def generate(self, convs, params):
-        self.items += len(convs)
-        return self.inner.generate(convs, params)
-
-    def option_probs(self, convs, options):
-        return self.inner.option_probs(convs, options)
-
-
-def test_distill_stage_records_every_candidate_and_resumes(tmp_path, tiny_model_dir, tiny_generator, monkeypatch):
-    gen = Counting(tiny_generator)
-    monkeypatch.setattr(common, "load_generator", lambda *a, **k: gen)
-    cfg = _cfg(tmp_path, tiny_model_dir)
+def test_distill_stage_records_every_candidate_and_resumes(tmp_path):
+    gen = register_mock("distill", MockScript(replies=REPLIES))
+    cfg = _cfg(tmp_path)
     result = distill.main(cfg)
-    recs = list(RecordStore(cfg.run_dir / "distill" / "records.jsonl", distill.SCHEMA))
+    recs = list(RecordStore(cfg.run_dir / "distill" / "records.jsonl", DISTILL_SCHEMA))
     # harmful: 2 samples x (reason, alternative) calls; the others: 2 samples
-    assert len(recs) == 7 and gen.items == 3 * 2 * 2 + 4 * 2
+    assert len(recs) == 7 and gen.generated == 3 * 2 * 2 + 4 * 2
     openers = tuple(cfg.distill.refusal_openers)
     for r in recs:
         if r["kind"] == "harmful":  # the fixed shape: opener, the reason, a pointer opener, who to turn to
-            assert all(c.startswith(openers) and any(f". {a} " in c for a in cfg.distill.alternative_openers) for c in r["candidates"])
+            alts = cfg.distill.alternative_openers
+            assert all(c.startswith(openers) and any(f". {a} " in c for a in alts) for c in r["candidates"])
         assert len(r["candidates"]) == len(r["classes"]) == 2
         assert r["chosen"] is None or r["classes"][r["chosen"]] == ("refuse" if r["kind"] == "harmful" else "comply")
         assert [m["role"] for m in r["messages"]] == ["user"]  # the target is for the bare prompt
     assert result["harmful: targets kept"].endswith("/3")
+    again = register_mock("distill", MockScript(replies=REPLIES))
     distill.main(cfg)
-    assert gen.items == 20  # nothing sampled again
+    assert again.calls == 0  # nothing sampled again
 
 
-def test_refusal_samples_sets_the_harmful_candidates_alone(tmp_path, tiny_model_dir, monkeypatch, tiny_generator):
-    monkeypatch.setattr(common, "load_generator", lambda *a, **k: tiny_generator)
-    cfg = _cfg(tmp_path, tiny_model_dir, **{"distill.refusal_samples": 3})
+def test_refusal_samples_sets_the_harmful_candidates_alone(tmp_path):
+    register_mock("distill", MockScript(replies=REPLIES))
+    cfg = _cfg(tmp_path, **{"distill.refusal_samples": 3})
     distill.main(cfg)
-    recs = list(RecordStore(cfg.run_dir / "distill" / "records.jsonl", distill.SCHEMA))
+    recs = list(RecordStore(cfg.run_dir / "distill" / "records.jsonl", DISTILL_SCHEMA))
     assert {len(r["candidates"]) for r in recs if r["kind"] == "harmful"} == {3}
     assert {len(r["candidates"]) for r in recs if r["kind"] != "harmful"} == {2}
 
 
-def test_sft_trains_on_distilled_targets(tmp_path, tiny_model_dir, monkeypatch, tiny_generator):
-    monkeypatch.setattr(common, "load_generator", lambda *a, **k: tiny_generator)
-    cfg = _cfg(tmp_path, tiny_model_dir, **{"sft.data": "distill", "sft.helpful_ratio": 0})
-    store = RecordStore(cfg.run_dir / "distill" / "records.jsonl", distill.SCHEMA)
+def test_sft_dataset_is_the_kept_targets_of_the_prompts_the_config_names(tmp_path):
+    cfg = _cfg(tmp_path, **{"sft.data": "distill", "sft.helpful_ratio": 0})
+    store = RecordStore(cfg.run_dir / "distill" / "records.jsonl", DISTILL_SCHEMA)
     from constitutional.prompts import load_prompts
 
     ids = {"harmful": load_prompts("redteam", "train", 1)[0].id, "benign": load_prompts("borderline", "train", 1)[0].id,
@@ -96,9 +91,10 @@ def test_sft_trains_on_distilled_targets(tmp_path, tiny_model_dir, monkeypatch, 
                       "chosen": 0 if kind == "harmful" else 1})
     store.append({"id": "harmful/not-in-the-config", "kind": "harmful", "messages": [{"role": "user", "content": "q"}],
                   "candidates": ["no"], "classes": ["refuse"], "alternatives": [False], "chosen": 0})
-    store.append({"id": f"harmful/{load_prompts('redteam', 'train', 2)[1].id}", "kind": "harmful", "messages": [{"role": "user", "content": "q"}],
+    second = load_prompts("redteam", "train", 2)[1].id
+    store.append({"id": f"harmful/{second}", "kind": "harmful", "messages": [{"role": "user", "content": "q"}],
                   "candidates": ["yes"], "classes": ["comply"], "alternatives": [False], "chosen": None})
-    rows, counts = sft.build_dataset(cfg, common.RunDir(cfg.run_dir))
+    rows, counts = sft.build_dataset(cfg, RunDir(cfg.run_dir))
     assert counts == {"distilled benign examples": 1, "distilled harmful examples": 1,
                       "distilled helpful examples": 1, "helpful examples": 0}
     assert sorted(r["completion"][0]["content"] for r in rows) == ["no", "yes", "yes"]

@@ -25,7 +25,7 @@ def _norm(t):
     return " ".join(t.lower().split())
 
 
-def _rows(name):
+def read_rows(name):
     with (DATA / name).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -44,7 +44,7 @@ def _check(rows, fields, allowed=None, minimum=0):
 
 
 def test_lookalike():
-    rows = _rows("lookalike.jsonl")
+    rows = read_rows("lookalike.jsonl")
     _check(rows, {"id", "category", "prompt", "split"}, {"split": {"eval"}, "category": LOOKALIKE_CATEGORIES}, 160)
     counts = collections.Counter(r["category"] for r in rows)
     assert set(counts) == LOOKALIKE_CATEGORIES and min(counts.values()) >= 18
@@ -70,11 +70,11 @@ def test_jailbreak_templates():
 
 
 def test_judge_pairs():
-    rows = _rows("judge_pairs.jsonl")
+    rows = read_rows("judge_pairs.jsonl")
     _check(rows, {"id", "kind", "category", "prompt", "chosen", "rejected", "split"},
-           {"kind": {"harmless", "helpful"}, "split": {"eval"}}, 120)
+           {"kind": {"harmful", "helpful"}, "split": {"eval"}}, 120)
     kinds = collections.Counter(r["kind"] for r in rows)
-    assert kinds["harmless"] >= 55 and kinds["helpful"] >= 55
+    assert kinds["harmful"] >= 55 and kinds["helpful"] >= 55
     assert sum(r["category"] == "over_refusal" for r in rows) >= 12
     assert len({_norm(r["prompt"]) for r in rows}) == len(rows)
     words = lambda s: len(s.split())  # noqa: E731
@@ -87,7 +87,7 @@ def test_judge_pairs():
 
 
 def test_refusal_labels():
-    rows = _rows("refusal_labels.jsonl")
+    rows = read_rows("refusal_labels.jsonl")
     _check(rows, {"id", "prompt", "response", "label", "alternative", "split"},
            {"label": {"comply", "partial", "refuse"}, "alternative": {True, False}, "split": {"train", "test"}}, 240)
     labels = collections.Counter(r["label"] for r in rows)
@@ -106,7 +106,7 @@ def test_refusal_labels():
 
 
 def test_harm_labels():
-    rows = _rows("harm_labels.jsonl")
+    rows = read_rows("harm_labels.jsonl")
     _check(rows, {"id", "prompt", "response", "harm", "split"}, {"harm": {0, 1, 2, 3, 4}, "split": {"eval"}}, 150)
     levels = collections.Counter(r["harm"] for r in rows)
     assert all(levels[k] >= 0.15 * len(rows) for k in range(5)), levels
@@ -121,7 +121,7 @@ def test_no_prompt_text_is_shared_between_packaged_files():
              "judge_pairs.jsonl", "refusal_labels.jsonl", "harm_labels.jsonl"]
     owner = {}
     for name in files:
-        for text in {_norm(r["prompt"]) for r in _rows(name)}:
+        for text in {_norm(r["prompt"]) for r in read_rows(name)}:
             assert text not in owner, f"{text!r} is in both {owner.get(text)} and {name}"
             owner[text] = name
 
@@ -130,7 +130,7 @@ def test_no_prompt_text_is_shared_between_packaged_files():
 def test_withheld_marker_is_exact_and_only_in_replies(name):
     """Replies that stand in for harmful specifics use the exact marker (no variants a scorer could miss),
     and prompts never contain it."""
-    for r in _rows(name):
+    for r in read_rows(name):
         assert "withheld" not in r["prompt"].lower()
         for key in ("chosen", "rejected", "response"):
             for m in re.findall(r"\[[^\]]*withh[^\]]*\]", r.get(key, ""), flags=re.IGNORECASE):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from constitutional.errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 from constitutional.eval.gate import DEFAULT_GATE, check_gate, gate_main, load_gate, render_gate
 
 from .eval_factory import make_metrics

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from constitutional.errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 from constitutional.eval.metrics import load_metrics
 from constitutional.eval.plot import frontier_points, nice_ticks
 from constitutional.eval.report import write_report

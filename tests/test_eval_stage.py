@@ -3,15 +3,14 @@
 import json
 
 import pytest
-
 from typer.testing import CliRunner
 
 from constitutional.cli import app
-from constitutional.config import EvalConfig, dump_config, load_config
+from constitutional.core.config import EvalConfig, dump_config, load_config
+from constitutional.core.errors import ConstitutionalError
 from constitutional.eval.metrics import load_metrics
 from constitutional.eval.scoring import Row, summarize
 from constitutional.eval.suites import balanced, default_suites, jailbreak_suite, load_jailbreaks
-from constitutional.errors import ConstitutionalError
 from constitutional.models.hf import TransformersGenerator
 from constitutional.prompts import PromptRecord, load_prompts
 
@@ -132,7 +131,7 @@ def test_eval_stage_end_to_end_and_rerun_from_records(eval_cfg, monkeypatch):
 
 
 def test_default_models_are_base_and_trained_checkpoints(tmp_path):
-    from constitutional.runs import RunDir
+    from constitutional.core.runs import RunDir
     from constitutional.stages.eval import eval_models
 
     cfg = load_config(None, {"name": "r", "runs_dir": str(tmp_path)})

@@ -23,7 +23,7 @@ rules:
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
     """Errors are printed by rich, which wraps at the terminal width; the tests read whole lines."""
-    from constitutional.ui import console
+    from constitutional.core.ui import console
 
     monkeypatch.setattr(console, "width", 400)
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from constitutional.errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 from constitutional.models import SamplingParams, load_generator
 from constitutional.models.http import OpenAIGenerator
 
@@ -116,8 +116,8 @@ def test_timeouts_are_retried_then_reported():
 
 def test_stages_run_against_an_endpoint(tiny_server, tmp_path):
     """The same stages, pointed at a model behind HTTP: SL-CAI and generate."""
-    from constitutional.config import load_config
-    from constitutional.runs import RecordStore
+    from constitutional.core.config import load_config
+    from constitutional.core.runs import RecordStore
     from constitutional.stages import generate, sl_cai
 
     cfg = load_config(None, {"name": "remote", "runs_dir": str(tmp_path), "model": f"openai:{tiny_server.url}#tiny",

@@ -5,8 +5,17 @@ import math
 
 import pytest
 
-from constitutional.judge import (ANSWER_PREFIX, COT_PREFIX, JudgeSettings, Pair, agreement, judge_conversation,
-                                  load_shots, position_bias, score_pairs)
+from constitutional.feedback.judge import (
+    ANSWER_PREFIX,
+    COT_PREFIX,
+    JudgeSettings,
+    Pair,
+    agreement,
+    judge_conversation,
+    load_shots,
+    position_bias,
+    score_pairs,
+)
 
 
 class FakeJudge:

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from constitutional.errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 from constitutional.models import SamplingParams, load_generator, parse_spec
 from constitutional.models.base import truncate_at_stop
 from constitutional.models.hf import TopKTopP, TransformersGenerator, normalize_logprobs

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from constitutional.errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 from constitutional.prompts import load_fewshot, load_prompts, packaged_path, parse_hh
 
 HARM_CATEGORIES = {"cbrn", "cyber", "election", "child_safety", "self_harm", "harassment_hate", "privacy",
@@ -32,7 +32,8 @@ def test_train_and_eval_splits_are_fixed_and_disjoint(name):
 
 
 def test_no_prompt_text_is_shared_between_sets():
-    texts = [_norm(p.prompt) for name in ("redteam", "helpful", "borderline", "lookalike", "lookalike_train") for p in load_prompts(name)]
+    names = ("redteam", "helpful", "borderline", "lookalike", "lookalike_train")
+    texts = [_norm(p.prompt) for name in names for p in load_prompts(name)]
     texts += [_norm(d.prompt) for d in load_fewshot()]
     assert len(texts) == len(set(texts))
 

@@ -3,7 +3,7 @@ runs the test command it shows."""
 
 from pathlib import Path
 
-from constitutional.config import commented_yaml
+from constitutional.core.config import commented_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 

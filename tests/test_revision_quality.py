@@ -1,6 +1,6 @@
 import pytest
 
-from constitutional.stages.revision_quality import clean_revision, overlap, revision_flags
+from constitutional.feedback.revision_quality import clean_revision, overlap, revision_flags
 
 
 @pytest.mark.parametrize("raw, clean", [

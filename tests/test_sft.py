@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from constitutional.config import load_config
-from constitutional.errors import ConstitutionalError
+from constitutional.core.config import load_config
+from constitutional.core.errors import ConstitutionalError
 from constitutional.models import SamplingParams, load_generator
 from constitutional.stages import sft, sl_cai
 

@@ -5,11 +5,11 @@ The public API is re-exported here; stages live in ``constitutional.stages``
 and each has ``main(cfg)``.
 """
 
-from .config import RunConfig, load_config
-from .constitution import Constitution, Principle, load_constitution
-from .errors import ConstitutionalError
-from .models import Generator, SamplingParams, load_generator
-from .prompts import PromptRecord, load_fewshot, load_prompts
+from constitutional.constitution import Constitution, Principle, load_constitution
+from constitutional.core.config import RunConfig, load_config
+from constitutional.core.errors import ConstitutionalError
+from constitutional.models import Generator, SamplingParams, load_generator
+from constitutional.prompts import PromptRecord, load_fewshot, load_prompts
 
 __version__ = "0.1.0"
 

@@ -1,3 +1,3 @@
-from .cli import app
+from constitutional.cli import app
 
 app(prog_name="constitutional")

@@ -10,13 +10,12 @@ import functools
 import importlib
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from .config import commented_yaml, load_config
-from .errors import ConstitutionalError
-from .ui import console, summary, table
+from constitutional.core.config import commented_yaml, load_config
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.ui import console, summary, table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Align open-weight language models to a written constitution, and measure what that buys.")
@@ -37,26 +36,26 @@ def friendly(fn):
         except ConstitutionalError as e:
             console.print("[bold red]error:[/] ", end="")
             console.print(e.render(), markup=False, highlight=False)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
 
     return wrapper
 
 
-def _config(config: Optional[Path], args: list[str]):
+def _config(config: Path | None, args: list[str]):
     """The config file is optional, so click may take the first override for it."""
     if config is not None and str(config).startswith("--"):
         config, args = None, [str(config), *args]
     return load_config(config, args)
 
 
-def _run_stage(stage: str, config: Optional[Path], args: list[str]) -> dict:
+def _run_stage(stage: str, config: Path | None, args: list[str]) -> dict:
     cfg = _config(config, args)
     return importlib.import_module(f"constitutional.stages.{stage}").main(cfg)
 
 
 @app.command(context_settings=EXTRA)
 @friendly
-def run(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config (default: the demo)")):
+def run(ctx: typer.Context, config: Path | None = typer.Argument(None, help="YAML config (default: the demo)")):
     """Run the stages listed in the config's `stages`, in order."""
     cfg = _config(config, ctx.args)
     t0, rows = time.time(), []
@@ -88,7 +87,7 @@ STAGE_COMMANDS = {
 def _stage_command(command: str, stage: str, help_text: str) -> None:
     @app.command(command, help=help_text, context_settings=EXTRA)
     @friendly
-    def _cmd(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config")):
+    def _cmd(ctx: typer.Context, config: Path | None = typer.Argument(None, help="YAML config")):
         _run_stage(stage, config, ctx.args)
 
 
@@ -99,15 +98,15 @@ for _command, (_stage, _help) in STAGE_COMMANDS.items():
 @app.command("judge-check", context_settings=EXTRA)
 @friendly
 def judge_check_cmd(ctx: typer.Context, model: str = typer.Argument(..., help="feedback model spec"),
-                    config: Optional[Path] = typer.Option(None, help="YAML config (its feedback section applies)"),
-                    out: Optional[Path] = typer.Option(None, help="also write the full report as JSON here")):
+                    config: Path | None = typer.Option(None, help="YAML config (its feedback section applies)"),
+                    out: Path | None = typer.Option(None, help="also write the full report as JSON here")):
     """Measure a feedback model on the packaged labeled pairs: accuracy, position bias, calibration."""
     import json
 
-    from .judge_check import CHECK_COLUMNS, check_calls, check_rows, judge_check
-    from .models import load_generator
-    from .runs import CachedGenerator, CallCache
-    from .ui import progress
+    from constitutional.core.runs import CachedGenerator, CallCache
+    from constitutional.core.ui import progress
+    from constitutional.feedback.check import CHECK_COLUMNS, check_calls, check_rows, judge_check
+    from constitutional.models import load_generator
 
     cfg = load_config(config, ctx.args)
     gen = CachedGenerator(load_generator(model, dtype=cfg.dtype, batch_size=cfg.batch_size,
@@ -128,10 +127,10 @@ def judge_check_cmd(ctx: typer.Context, model: str = typer.Argument(..., help="f
 def calibrate(
     model: list[str] = typer.Option(..., "--model", help="model spec, or LABEL=SPEC; repeat for each model or endpoint"),
     prompts: str = typer.Option(..., help="your harmful prompts (.jsonl/.json/.csv/.parquet)"),
-    benign: Optional[str] = typer.Option(None, help="benign prompts for the false-refusal rate (default: the "
+    benign: str | None = typer.Option(None, help="benign prompts for the false-refusal rate (default: the "
                                          "packaged look-alike set)"),
     out: Path = typer.Option(Path("calibration"), help="output directory"),
-    limit: Optional[int] = typer.Option(None, min=1, help="at most this many prompts from each file"),
+    limit: int | None = typer.Option(None, min=1, help="at most this many prompts from each file"),
     max_new_tokens: int = typer.Option(96, min=8, help="max new tokens per answer (greedy)"),
     concurrency: int = typer.Option(4, min=1, help="requests in flight per endpoint (latency is per request)"),
     batch_size: int = typer.Option(8, min=1, help="batch size for local models (latency is per batch)"),
@@ -142,7 +141,7 @@ def calibrate(
 
     Writes calibration.csv (one row per model) and report.html / report.md / metrics.json to --out.
     """
-    from .eval.calibrate import calibrate as run_calibration
+    from constitutional.eval.calibrate import calibrate as run_calibration
 
     run_calibration(model, prompts, out, benign, limit, max_new_tokens, concurrency, batch_size, dtype, seed)
 
@@ -151,9 +150,9 @@ def calibrate(
 @friendly
 def gate(baseline: Path = typer.Argument(..., help="baseline metrics.json"),
          new: Path = typer.Argument(..., help="new metrics.json"),
-         thresholds: Optional[Path] = typer.Option(None, help="gate YAML (default: the packaged gate-default.yaml)")):
+         thresholds: Path | None = typer.Option(None, help="gate YAML (default: the packaged gate-default.yaml)")):
     """Regression gate for CI: exit 1 if NEW regressed against BASELINE beyond the thresholds, 0 if not."""
-    from .eval.gate import gate_main
+    from constitutional.eval.gate import gate_main
 
     raise typer.Exit(gate_main(baseline, new, thresholds))
 
@@ -166,8 +165,8 @@ def serve(model: str = typer.Option("smollm2-135m", help="local model spec (smol
     """Serve a local model on an OpenAI-compatible API (/v1/chat/completions)."""
     import uvicorn
 
-    from .models import load_generator, parse_spec
-    from .models.serve import create_app
+    from constitutional.models import load_generator, parse_spec
+    from constitutional.models.serve import create_app
 
     if parse_spec(model)[0] == "openai":
         raise ConstitutionalError("serve needs a local model, not an endpoint", field="--model",
@@ -180,7 +179,7 @@ def serve(model: str = typer.Option("smollm2-135m", help="local model spec (smol
 @friendly
 def init(directory: Path = typer.Argument(Path("."), help="where to write config.yaml and constitution.yaml")):
     """Write a starter config (every setting, with its help) and a constitution to edit."""
-    from .constitution import resolve
+    from constitutional.constitution import resolve
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -200,7 +199,7 @@ def init(directory: Path = typer.Argument(Path("."), help="where to write config
 @friendly
 def constitution_list():
     """The packaged constitutions."""
-    from .constitution import load_constitution, packaged_names
+    from constitutional.constitution import load_constitution, packaged_names
 
     rows = []
     for name in packaged_names():
@@ -213,7 +212,7 @@ def constitution_list():
 @friendly
 def constitution_show(name: str = typer.Argument(..., help="packaged name or path")):
     """Every principle of a constitution."""
-    from .constitution import load_constitution
+    from constitutional.constitution import load_constitution
 
     c = load_constitution(name)
     table(f"{c.name}: {c.description}", ["id", "source", "critique", "revision", "comparison"],
@@ -224,7 +223,7 @@ def constitution_show(name: str = typer.Argument(..., help="packaged name or pat
 @friendly
 def constitution_validate(path: str = typer.Argument(..., help="packaged name or path to a YAML file")):
     """Check a constitution file; prints the first problem with its line."""
-    from .constitution import load_constitution
+    from constitutional.constitution import load_constitution
 
     c = load_constitution(path)
     summary(f"{path} is valid", {"name": c.name, "principles": len(c.principles), **c.sources()})
@@ -242,7 +241,7 @@ def _prompt_counts(records) -> dict:
 @friendly
 def prompts_list():
     """The packaged prompt sets, with split sizes and categories."""
-    from .prompts import PACKAGED, load_prompts
+    from constitutional.prompts import PACKAGED, load_prompts
 
     rows = []
     for name in PACKAGED:
@@ -256,7 +255,7 @@ def prompts_list():
 @friendly
 def prompts_validate(path: str = typer.Argument(..., help="packaged name or a .jsonl/.json/.csv/.parquet/datasets path")):
     """Check a prompt file; prints the first problem with its line and field."""
-    from .prompts import load_prompts
+    from constitutional.prompts import load_prompts
 
     recs = load_prompts(path)
     summary(f"{path} is valid", {"records": len(recs), **_prompt_counts(recs)})

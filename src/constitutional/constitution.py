@@ -22,8 +22,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConstitutionalError
-from .yamlio import line_of, load_yaml, pydantic_error
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.yamlio import line_of, load_yaml, pydantic_error
 
 SCHEMA = "constitutional.constitution/1"
 SOURCES = ("human-rights", "terms-of-service", "non-western", "sparrow-rules", "lab-research", "custom")
@@ -56,7 +56,7 @@ class Constitution(BaseModel):
     principles: list[Principle] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Constitution":
+    def _unique_ids(self) -> Constitution:
         seen: set[str] = set()
         for i, p in enumerate(self.principles):
             if p.id in seen:

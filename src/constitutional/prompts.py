@@ -20,12 +20,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
-from .errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 
 PACKAGED = ("redteam", "helpful", "borderline", "lookalike", "lookalike_train")
 Message = dict[str, str]
@@ -76,7 +76,7 @@ def parse_hh(text: str) -> list[Message]:
     return msgs
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict]]:
+def read_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """(line or row number, record) pairs. Line numbers are 1-based file lines
     for JSONL and CSV (header is line 1), record indices for the rest."""
     suffix = path.suffix.lower()
@@ -87,7 +87,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict]]:
             ds = load_from_disk(str(path))
         except Exception as e:  # noqa: BLE001 - datasets raises many types here
             raise ConstitutionalError(f"not a datasets directory: {e}", file=path,
-                                      hint="save it with Dataset.save_to_disk, or pass a .jsonl/.csv/.parquet file")
+                                      hint="save it with Dataset.save_to_disk, or pass a .jsonl/.csv/.parquet file") from None
         if hasattr(ds, "keys"):  # DatasetDict: take train, else the first split
             ds = ds["train"] if "train" in ds else ds[next(iter(ds.keys()))]
         for i, row in enumerate(ds):
@@ -171,7 +171,7 @@ def load_prompts(source: str | Path, split: str | None = None, limit: int | None
         )
     out: list[PromptRecord] = []
     seen: set[str] = set()
-    for n, row in _rows(path):
+    for n, row in read_rows(path):
         if split is not None and row.get("split") != split:
             continue
         rid = str(row.get("id") or f"{path.stem}-{n}")
@@ -196,7 +196,7 @@ def load_fewshot(source: str | Path = "fewshot") -> list[Demo]:
     if not path.is_file():
         raise ConstitutionalError("few-shot file not found", file=path)
     demos = []
-    for n, row in _rows(path):
+    for n, row in read_rows(path):
         for key in Demo.__dataclass_fields__:
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise ConstitutionalError("missing or empty", file=path, line=n, field=key,
@@ -240,7 +240,7 @@ def load_preferences(source: str | Path, split: str | None = None, limit: int | 
         raise ConstitutionalError(f"preference file '{source}' not found",
                                   hint="pass a .jsonl/.json/.csv/.parquet file or a datasets directory")
     out: list[Preference] = []
-    for n, row in _rows(path):
+    for n, row in read_rows(path):
         if split is not None and row.get("split") != split:
             continue
         prompt_row = {k: v for k, v in row.items() if k != "chosen"} if "prompt" in row or "messages" in row else row

@@ -14,17 +14,17 @@
 The ``eval`` stage (``stages/eval.py``) wires them together for a run.
 """
 
-from .answers import answer_suites
-from .assemble import build_metrics, judged_rows
-from .calibrate import calibrate
-from .elo import Comparison, bootstrap_elo, fit_bradley_terry
-from .gate import GateResult, GateRow, GateSpec, Rule, check_gate, gate_main, load_gate, render_gate
-from .judges import HarmScorer, PairwiseJudge, RefusalClassifier, default_classifier
-from .metrics import METRICS, SCHEMA, load_metrics
-from .report import write_report
-from .scoring import Row, summarize
-from .stats import percentile, rate_ci
-from .suites import Suite, default_suites, load_jailbreaks
+from constitutional.eval.answers import answer_suites
+from constitutional.eval.assemble import build_metrics, judged_rows
+from constitutional.eval.calibrate import calibrate
+from constitutional.eval.elo import Comparison, bootstrap_elo, fit_bradley_terry
+from constitutional.eval.gate import GateResult, GateRow, GateSpec, Rule, check_gate, gate_main, load_gate, render_gate
+from constitutional.eval.judges import HarmScorer, PairwiseJudge, RefusalClassifier, default_classifier
+from constitutional.eval.metrics import METRICS, SCHEMA, load_metrics
+from constitutional.eval.report import write_report
+from constitutional.eval.scoring import Row, summarize
+from constitutional.eval.stats import percentile, rate_ci
+from constitutional.eval.suites import Suite, default_suites, load_jailbreaks
 
 __all__ = [
     "METRICS", "SCHEMA", "Comparison", "GateResult", "GateRow", "GateSpec", "HarmScorer", "PairwiseJudge",

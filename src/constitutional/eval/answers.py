@@ -19,12 +19,12 @@ the model's own tokenizer for local models.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Callable, Sequence
 
-from ..models.base import Generator, SamplingParams
-from ..runs import CallCache, RecordStore
-from .suites import Suite
+from constitutional.core.runs import CallCache, RecordStore
+from constitutional.eval.suites import Suite
+from constitutional.models.base import Generator, SamplingParams
 
 SCHEMA = "constitutional.eval_response/1"
 
@@ -43,7 +43,8 @@ def _record(label: str, gen: Generator, suite: Suite, p, key: str, params: Sampl
             seconds: float, latency: str, in_flight: int, tokens: int | None) -> dict:
     return {"id": f"{label}/{suite.name}/{p.id}", "key": key, "model": label, "model_name": gen.name,
             "suite": suite.name, "kind": suite.kind, "prompt_id": p.id, "category": p.category,
-            "messages": list(p.messages), "request": suite.request(p), "response": text, "seconds": round(seconds, 4), "latency": latency,
+            "messages": list(p.messages), "request": suite.request(p), "response": text, "seconds": round(seconds, 4),
+            "latency": latency,
             "in_flight": in_flight, "tokens": tokens, "params": params.to_dict()}
 
 

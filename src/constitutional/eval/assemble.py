@@ -9,12 +9,12 @@ documents and ``report.write_report`` renders.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
-from .answers import latency_note
-from .judges import RefusalClassifier, judge_entry
-from .metrics import SCHEMA
-from .scoring import JUDGED_BY, Row, side_by_side, summarize
+from constitutional.eval.answers import latency_note
+from constitutional.eval.judges import RefusalClassifier, judge_entry
+from constitutional.eval.metrics import SCHEMA
+from constitutional.eval.scoring import JUDGED_BY, Row, side_by_side, summarize
 
 
 def judged_rows(records: Sequence[dict], classifier: RefusalClassifier,

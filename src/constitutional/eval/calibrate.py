@@ -18,16 +18,16 @@ import csv
 import re
 from pathlib import Path
 
-from ..errors import ConstitutionalError
-from ..models import SamplingParams, load_generator, parse_spec
-from ..prompts import PACKAGED, load_prompts
-from ..runs import RecordStore
-from .answers import SCHEMA, answer_suites
-from .assemble import build_metrics, judged_rows, refusal_judge
-from .judges import default_classifier
-from .metrics import fmt_value
-from .report import write_report
-from .suites import EVAL_SPLIT, Suite, balanced
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import RecordStore
+from constitutional.eval.answers import SCHEMA, answer_suites
+from constitutional.eval.assemble import build_metrics, judged_rows, refusal_judge
+from constitutional.eval.judges import default_classifier
+from constitutional.eval.metrics import fmt_value
+from constitutional.eval.report import write_report
+from constitutional.eval.suites import EVAL_SPLIT, Suite, balanced
+from constitutional.models import SamplingParams, load_generator, parse_spec
+from constitutional.prompts import PACKAGED, load_prompts
 
 DEFAULT_BENIGN = "lookalike"
 CSV_COLUMNS = ["refusal_rate", "partial_refusal_rate", "over_refusal_rate", "latency_p50_s", "latency_p95_s",
@@ -97,7 +97,7 @@ def calibrate(models: list[str], prompts: str, out: Path, benign: str | None = N
               max_new_tokens: int = 96, concurrency: int = 4, batch_size: int = 8, dtype: str = "auto",
               seed: int = 0) -> dict:
     """Answer, judge and report; returns the metrics dict (also written to ``out``)."""
-    from ..ui import console, progress, table
+    from constitutional.core.ui import console, progress, table
 
     specs = model_labels(models)
     suites = calibration_suites(prompts, benign, limit, seed)

@@ -28,7 +28,8 @@ model is then exactly 1000, in every bootstrap replicate too).
 from __future__ import annotations
 
 import math
-from typing import Iterable, NamedTuple, Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 

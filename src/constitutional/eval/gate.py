@@ -23,9 +23,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ConstitutionalError
-from ..yamlio import load_yaml, pydantic_error
-from .metrics import METRICS, fmt_change, fmt_value, is_rate, load_metrics, summary_of
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.yamlio import load_yaml, pydantic_error
+from constitutional.eval.metrics import METRICS, fmt_change, fmt_value, is_rate, load_metrics, summary_of
 
 GATE_SCHEMA = "constitutional.gate/1"
 DEFAULT_GATE = Path(__file__).with_name("gate-default.yaml")

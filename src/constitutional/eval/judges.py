@@ -18,17 +18,17 @@ A figure is only as good as the judge behind it: ``judge_entry`` makes the
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..config import FeedbackConfig
-from ..constitution import load_constitution
-from ..judge import Pair, score_pairs
-from ..judge_check import judge_check, questions_for, settings_for
-from ..models.base import Generator
-from .labeled import load_labeled
-from .refusal_classifier import CLASSES, RefusalCheck, RefusalClassifier, default_classifier
+from constitutional.constitution import load_constitution
+from constitutional.core.config import FeedbackConfig
+from constitutional.feedback.check import judge_check, questions_for, settings_for
+from constitutional.feedback.judge import Pair, score_pairs
+from constitutional.labeled import load_labeled
+from constitutional.models.base import Generator
+from constitutional.refusal.classifier import CLASSES, RefusalCheck, RefusalClassifier, default_classifier
 
 __all__ = ["CLASSES", "HarmScorer", "PairwiseJudge", "RefusalCheck", "RefusalClassifier", "default_classifier",
            "judge_entry"]
@@ -108,7 +108,7 @@ class PairwiseJudge:
                               load_constitution(feedback.helpful_constitution))
 
     def compare(self, pairs: Sequence[Pair], kinds: Sequence[str], progress=None) -> list[float]:
-        """P(pair.a better than pair.b) per pair; ``kinds[i]`` is "harmless" or "helpful".
+        """P(pair.a better than pair.b) per pair; ``kinds[i]`` is "harmful" or "helpful" (the prompt's kind).
         Questions are drawn per prompt (the pair's id), the same for every pair of models."""
         harmless, helpful = self.constitutions
         qs = [questions_for(k, p.id, harmless, helpful, self.settings.k, self.seed) for p, k in zip(pairs, kinds)]

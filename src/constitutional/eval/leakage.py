@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 
 THRESHOLD = 0.93
 
@@ -74,8 +74,8 @@ def near_duplicates(evals: dict[str, list[str]], trains: dict[str, list[str]], t
 def packaged_splits() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """The packaged evaluation suites and everything a stage trains on or shows
     the policy in context (few-shot demonstrations included)."""
-    from ..judge import load_shots
-    from ..prompts import load_fewshot, load_prompts
+    from constitutional.feedback.judge import load_shots
+    from constitutional.prompts import load_fewshot, load_prompts
 
     evals = {f"{n}/eval": [p.prompt for p in load_prompts(n, "eval")] for n in ("redteam", "helpful", "borderline")}
     evals["lookalike"] = [p.prompt for p in load_prompts("lookalike")]

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 
 SCHEMA = "constitutional.metrics/1"
 MISSING = "—"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-from .plot import PALETTE, frontier_points, frontier_svg
-from .tables import Cell, Column, Table, all_tables, examples
+from constitutional.eval.plot import PALETTE, frontier_points, frontier_svg
+from constitutional.eval.tables import Cell, Column, Table, all_tables, examples
 
 CSS = """
 *{box-sizing:border-box}
@@ -119,7 +119,7 @@ def plot_key_html(metrics: dict) -> str:
 def header_html(metrics: dict) -> str:
     run = str(metrics.get("run") or "evaluation")
     created = metrics.get("created")
-    when = (dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = (dt.datetime.fromtimestamp(created, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
             if isinstance(created, (int, float)) else "date unknown")
     models = "".join(f"<li><b>{escape(m)}</b> <code>{escape(str((v or {}).get('spec', '')))}</code></li>"
                      for m, v in metrics.get("models", {}).items())

@@ -12,14 +12,14 @@ relative to a reference model).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from itertools import combinations
-from typing import Callable, Sequence
 
-from ..judge import Pair
-from .elo import Comparison, bootstrap_elo
-from .judges import PairwiseJudge
+from constitutional.eval.elo import Comparison, bootstrap_elo
+from constitutional.eval.judges import PairwiseJudge
+from constitutional.feedback.judge import Pair
 
-KINDS = {"harmlessness": ("harmful", "harmless"), "helpfulness": ("helpful", "helpful")}  # elo kind: (suite kind, judge kind)
+KINDS = {"harmlessness": "harmful", "helpfulness": "helpful"}  # Elo rating -> the suite kind whose prompts it compares
 
 
 def elo_pairs(answers: dict[str, dict[tuple[str, str], dict]], suite_prompts: dict[str, list[tuple[str, str]]],
@@ -32,7 +32,7 @@ def elo_pairs(answers: dict[str, dict[tuple[str, str], dict]], suite_prompts: di
     """
     labels = list(answers)
     out = []
-    for kind, (suite_kind, _) in KINDS.items():
+    for kind, suite_kind in KINDS.items():
         for key in suite_prompts.get(suite_kind, [])[:n_prompts]:
             for a, b in combinations(labels, 2):
                 ra, rb = answers[a].get(key), answers[b].get(key)
@@ -47,7 +47,7 @@ def elo_ratings(judge: PairwiseJudge, pairs: Sequence[tuple[str, str, str, Pair]
     """``{"harmlessness": {label: {elo, lo, hi}}, "helpfulness": {...}}`` (kinds without pairs are left out)."""
     if not pairs:
         return {}
-    p_a = judge.compare([p for _, _, _, p in pairs], [KINDS[k][1] for k, _, _, _ in pairs], progress)
+    p_a = judge.compare([p for _, _, _, p in pairs], [KINDS[k] for k, _, _, _ in pairs], progress)
     out = {}
     for kind in KINDS:
         comps = [Comparison(a, b, p) for (k, a, b, _), p in zip(pairs, p_a) if k == kind]

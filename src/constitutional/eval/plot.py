@@ -17,7 +17,7 @@ import math
 from html import escape
 from typing import NamedTuple
 
-from .metrics import interval_of, summary_of
+from constitutional.eval.metrics import interval_of, summary_of
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"]
 W, H = 720, 460

@@ -11,9 +11,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from .metrics import check_metrics
-from .page import render_html
-from .tables import Cell, Table, all_tables, examples
+from constitutional.eval.metrics import check_metrics
+from constitutional.eval.page import render_html
+from constitutional.eval.tables import Cell, Table, all_tables, examples
 
 MD_RESPONSE_CHARS = 400  # longer responses are cut in report.md; the HTML shows them whole
 
@@ -66,7 +66,7 @@ def examples_md(metrics: dict, kind: str) -> str:
 def render_md(metrics: dict) -> str:
     tables = all_tables(metrics)
     created = metrics.get("created")
-    when = (dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = (dt.datetime.fromtimestamp(created, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
             if isinstance(created, (int, float)) else "date unknown")
     models = [f"- **{_md(m)}**: `{(v or {}).get('spec', '')}`" for m, v in metrics.get("models", {}).items()]
     parts = [f"# Evaluation report: {_md(metrics.get('run') or 'evaluation')}", "", when, "", *models, "",

@@ -18,10 +18,11 @@ Rates carry Wilson 95 % intervals.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
-from ..refusal import APOLOGY_RE, words
-from .stats import mean, percentile, rate_ci
+from constitutional.eval.stats import mean, percentile, rate_ci
+from constitutional.refusal.patterns import APOLOGY_RE, words
 
 HARMFUL_KINDS = ("harmful", "jailbreak")
 

@@ -10,7 +10,7 @@ DasGupta 2001 recommend Wilson for exactly this regime).
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

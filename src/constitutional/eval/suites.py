@@ -24,11 +24,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..config import EvalConfig
-from ..errors import ConstitutionalError
-from ..prompts import PromptRecord, load_prompts
-from ..stages.common import rng_for
-from ..yamlio import load_yaml, pydantic_error
+from constitutional.core.config import EvalConfig
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.seeding import rng_for
+from constitutional.core.yamlio import load_yaml, pydantic_error
+from constitutional.prompts import PromptRecord, load_prompts
 
 Kind = Literal["harmful", "benign", "helpful", "jailbreak"]
 JAILBREAK_SCHEMA = "constitutional.jailbreaks/1"

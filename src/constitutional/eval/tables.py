@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .metrics import METRICS, fmt_interval, fmt_pct, fmt_value, interval_of, summary_of
-from .stats import rate_ci
+from constitutional.eval.metrics import METRICS, fmt_interval, fmt_pct, fmt_value, interval_of, summary_of
+from constitutional.eval.stats import rate_ci
 
 HEADLINE = ["refusal_rate", "over_refusal_rate", "partial_refusal_rate", "jailbreak_asr", "harm_score",
             "helpfulness_elo", "harmlessness_elo", "latency_p50_s", "latency_p95_s", "tokens_per_response",

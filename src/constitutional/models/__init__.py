@@ -1,4 +1,4 @@
-from .base import Conversation, Generator, Message, SamplingParams
-from .registry import load_generator, local_path, parse_spec
+from constitutional.models.base import Conversation, Generator, Message, SamplingParams
+from constitutional.models.registry import load_generator, local_path, parse_spec
 
 __all__ = ["Conversation", "Generator", "Message", "SamplingParams", "load_generator", "local_path", "parse_spec"]

@@ -8,8 +8,9 @@ A ``Generator`` does two things:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 Message = dict[str, str]
 Conversation = Sequence[Message]

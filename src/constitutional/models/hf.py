@@ -19,13 +19,13 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from ..errors import ConstitutionalError
-from .base import Conversation, SamplingParams, truncate_at_stop
+from constitutional.core.errors import ConstitutionalError
+from constitutional.models.base import Conversation, SamplingParams, truncate_at_stop
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}

@@ -14,13 +14,13 @@ import asyncio
 import math
 import os
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import httpx
 
-from ..errors import ConstitutionalError
-from .base import Conversation, SamplingParams, truncate_at_stop
-from .hf import normalize_logprobs
+from constitutional.core.errors import ConstitutionalError
+from constitutional.models.base import Conversation, SamplingParams, truncate_at_stop
+from constitutional.models.hf import normalize_logprobs
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 

@@ -5,6 +5,7 @@
 | ``smollm2-135m`` | the embedded SmolLM2-135M-Instruct (transformers) |
 | ``hf:/path/to/dir`` or an existing directory | a local transformers checkpoint |
 | ``openai:http://host:port/v1#model-name`` | any OpenAI-compatible endpoint |
+| ``mock:NAME`` | a scripted model for tests and dry runs (``models.mock``) |
 
 Loaded generators are memoized per process: a pipeline that uses the same
 model in several stages loads it once.
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConstitutionalError
-from .base import Generator
+from constitutional.core.errors import ConstitutionalError
+from constitutional.models.base import Generator
 
 EMBEDDED = {"smollm2-135m", "smollm2-135m-instruct", "embedded"}
 _LOADED: dict[tuple, Generator] = {}
@@ -28,6 +29,8 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
         return "embedded", "", "smollm2-135m"
     if spec.startswith("hf:"):
         return "hf", spec[3:], ""
+    if spec.startswith("mock:"):
+        return "mock", spec[len("mock:"):], ""
     if spec.startswith("openai:"):
         url, _, model = spec[len("openai:"):].partition("#")
         if not url.startswith(("http://", "https://")):
@@ -45,18 +48,22 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
 def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trust_remote_code: bool = False,
                    **http_options) -> Generator:
     backend, location, model = parse_spec(spec)
+    if backend == "mock":  # never memoized here: the mock registry owns its instances
+        from constitutional.models.mock import load_mock
+
+        return load_mock(location)
     key = (spec, dtype, batch_size, trust_remote_code, tuple(sorted(http_options.items())))
     if key in _LOADED:
         return _LOADED[key]
     if backend == "openai":
-        from .http import OpenAIGenerator
+        from constitutional.models.http import OpenAIGenerator
 
         gen: Generator = OpenAIGenerator(location, model, **http_options)
     else:
-        from .hf import TransformersGenerator
+        from constitutional.models.hf import TransformersGenerator
 
         if backend == "embedded":
-            from .embedded import converted_dir
+            from constitutional.models.embedded import converted_dir
 
             path, name = converted_dir(), "smollm2-135m"
         else:
@@ -70,11 +77,11 @@ def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trus
 def local_path(spec: str) -> Path:
     """The checkpoint directory behind a local spec (what trainers load)."""
     backend, location, _ = parse_spec(spec)
-    if backend == "openai":
-        raise ConstitutionalError(f"'{spec}' is an endpoint; training needs local weights", field="model",
+    if backend in ("openai", "mock"):
+        raise ConstitutionalError(f"'{spec}' has no weights to train", field="model",
                                   hint="use smollm2-135m or hf:/path/to/checkpoint")
     if backend == "embedded":
-        from .embedded import converted_dir
+        from constitutional.models.embedded import converted_dir
 
         return converted_dir()
     path = Path(location)

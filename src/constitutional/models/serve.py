@@ -24,8 +24,8 @@ import torch
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from .base import SamplingParams
-from .hf import TransformersGenerator
+from constitutional.models.base import SamplingParams
+from constitutional.models.hf import TransformersGenerator
 
 
 class ChatMessage(BaseModel):

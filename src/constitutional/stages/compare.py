@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 
-from ..config import RunConfig
-from ..errors import ConstitutionalError
-from ..models import SamplingParams
-from ..prompts import load_prompts
-from ..refusal import looks_like_refusal
-from ..ui import console, progress, summary, table
-from .common import cached_model, final_model, open_run
+from constitutional.core.config import RunConfig
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import open_run
+from constitutional.core.ui import console, progress, summary, table
+from constitutional.models import SamplingParams
+from constitutional.models.cached import cached_model
+from constitutional.prompts import load_prompts
+from constitutional.refusal import looks_like_refusal
+from constitutional.stages.artifacts import final_model
+
 
 def main(cfg: RunConfig) -> dict:
     c = cfg.compare
@@ -38,7 +41,7 @@ def main(cfg: RunConfig) -> dict:
     out_dir = run.stage_dir("compare")
     with (out_dir / "compare.jsonl").open("w", encoding="utf-8") as f:
         for (kind, p), b, a in zip(prompts, before_ans, after_ans):
-            rb, ra = looks_like_refusal(b), looks_like_refusal(a)
+            rb, ra = looks_like_refusal(p.prompt, b), looks_like_refusal(p.prompt, a)
             counts[kind][0] += 1
             counts[kind][1] += rb
             counts[kind][2] += ra

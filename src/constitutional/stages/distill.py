@@ -30,28 +30,25 @@ the *bare* prompt:
 Candidates that copy a demonstration are dropped. Every candidate, its class
 and the choice are recorded in ``<run>/distill/records.jsonl`` (schema
 ``constitutional.distill/1``); ``sft.data: distill`` (or ``both``) trains on
-the kept targets. Besides the SFT targets, each prompt with both a kept and
-a rejected candidate yields a preference pair (``pairs.jsonl``, TRL format):
-the classifier-graded preference data the ``contrastive`` pair strategy and
-DPO can use.
+the kept targets, and the ``classifier`` pair strategy pairs a target
+against a policy sample that got the prompt wrong.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from typing import Iterable, Iterator
 
-from ..config import RunConfig
-from ..models import SamplingParams
-from ..prompts import PromptRecord, load_fewshot, load_many, load_prompts
-from ..runs import RecordStore
-from ..ui import console, progress, summary
-from .common import cached_model, open_run, rng_for
-from .revision_quality import overlap
-
-SCHEMA = "constitutional.distill/1"
+from constitutional.core.config import RunConfig
+from constitutional.core.runs import open_run
+from constitutional.core.seeding import rng_for
+from constitutional.core.ui import console, progress, summary
+from constitutional.feedback.revision_quality import overlap
+from constitutional.models import SamplingParams
+from constitutional.models.cached import cached_model
+from constitutional.prompts import PromptRecord, load_fewshot
+from constitutional.refusal import default_classifier
+from constitutional.stages.artifacts import distill_prompt_sets, distill_store
 
 HARMLESS_SYSTEM = (
     "You are a careful assistant guided by a constitution: do not help anyone hurt people, break the law, "
@@ -94,15 +91,17 @@ def shaped_refusals(model, convs: list[list[dict]], openers: list[str], alternat
                     advance) -> list[str]:
     """Refusals in a fixed shape: opener + the model's reason [+ alternative
     opener + the model's pointer to help]. Each step continues the assistant turn."""
-    params = dict(temperature=d.refusal_temperature, top_p=0.95, seed=seed, stop=(".", "\n"), repetition_penalty=1.1)
+    # each step is one sentence: stop at its end
+    params = dict(temperature=d.refusal_temperature, top_p=d.top_p, seed=seed, stop=(".", "\n"),
+                  repetition_penalty=d.repetition_penalty)
     reasons = model.generate([c + [{"role": "assistant", "content": o}] for c, o in zip(convs, openers)],
-                             SamplingParams(max_new_tokens=40, **params), advance)
+                             SamplingParams(max_new_tokens=d.reason_tokens, **params), advance)
     texts = [f"{o} {r.strip().rstrip('.')}." for o, r in zip(openers, reasons)]
     if not alternatives:
         return texts
     texts = [f"{t} {a}" for t, a in zip(texts, alternatives)]
     alts = model.generate([c + [{"role": "assistant", "content": t}] for c, t in zip(convs, texts)],
-                          SamplingParams(max_new_tokens=32, **params))
+                          SamplingParams(max_new_tokens=d.alternative_tokens, **params))
     return [f"{t} {a.strip().rstrip('.')}." for t, a in zip(texts, alts)]
 
 
@@ -128,20 +127,16 @@ def choose(kind: str, candidates: list[str], classes: list[str], alternatives: l
 
 
 def samples_for(kind: str, d) -> int:
-    """Candidates per prompt: ``distill.refusal_samples`` for harmful prompts when set (their shaped
-    refusals are short and cheap), ``distill.samples`` otherwise."""
-    return d.refusal_samples if kind == "harmful" and d.refusal_samples else d.samples
+    """Candidates per prompt: ``distill.refusal_samples`` for harmful prompts, ``distill.samples`` for the rest."""
+    return d.refusal_samples if kind == "harmful" else d.samples
 
 
 def main(cfg: RunConfig) -> dict:
-    from ..eval.refusal_classifier import default_classifier
-
     d = cfg.distill
     run = open_run(cfg, "distill")
-    out = run.stage_dir("distill")
-    store = RecordStore(out / "records.jsonl", SCHEMA)
+    store = distill_store(run)
     have = store.ids()
-    sets = prompt_sets(cfg)
+    sets = distill_prompt_sets(cfg)
     todo = {k: [p for p in ps if f"{k}/{p.id}" not in have] for k, ps in sets.items()}
     n_todo = sum(len(v) for v in todo.values())
     console.print(f"[bold]distill[/]: {', '.join(f'{k} {len(v)}' for k, v in sets.items())} prompts "
@@ -165,8 +160,9 @@ def main(cfg: RunConfig) -> dict:
                                for j in range(samples_for(kind, d))]
                 else:
                     samples = [model.generate(convs, SamplingParams(max_new_tokens=d.max_new_tokens,
-                                                                    temperature=d.temperature, top_p=0.95,
-                                                                    seed=cfg.seed + j, repetition_penalty=1.1),
+                                                                    temperature=d.temperature, top_p=d.top_p,
+                                                                    seed=cfg.seed + j,
+                                                                    repetition_penalty=d.repetition_penalty),
                                               advance) for j in range(samples_for(kind, d))]
                 for row, p in enumerate(part):
                     cands = [s[row] for s in samples]
@@ -177,16 +173,6 @@ def main(cfg: RunConfig) -> dict:
                                   "candidates": cands, "classes": classes, "alternatives": alts, "chosen": pick,
                                   "system": convs[row][0]["content"], "model": model.name})
     records = list(store)
-    n_pairs = 0
-    with (out / "pairs.jsonl").open("w", encoding="utf-8") as f:
-        for r, target in kept_targets(records):
-            want = "refuse" if r["kind"] == "harmful" else "comply"
-            bad = next((c for c, cls in zip(r["candidates"], r["classes"]) if cls != want and c.strip()), None)
-            if bad is not None:
-                f.write(json.dumps({"id": r["id"], "prompt": r["messages"],
-                                    "chosen": [{"role": "assistant", "content": target}],
-                                    "rejected": [{"role": "assistant", "content": bad}]}) + "\n")
-                n_pairs += 1
     result = {}
     for kind in sets:
         recs = [r for r in records if r["kind"] == kind]
@@ -194,35 +180,7 @@ def main(cfg: RunConfig) -> dict:
         result[f"{kind}: targets kept"] = f"{len(kept)}/{len(recs)}"
         if kind == "harmful":
             result["harmful: targets offering an alternative"] = sum(r["alternatives"][r["chosen"]] for r in kept)
-    result.update({"preference pairs": n_pairs, "seconds": round(time.time() - t0, 1), "records": str(store.path)})
+    result.update({"seconds": round(time.time() - t0, 1), "records": str(store.path)})
     run.mark("distill", "done", summary=result)
     summary("distill summary", result)
     return result
-
-
-def prompt_sets(cfg: RunConfig) -> dict[str, list[PromptRecord]]:
-    d = cfg.distill
-    return {"harmful": load_prompts(d.harmful_prompts, "train", d.harmful_limit),
-            "benign": load_many(d.benign_prompts, "train", d.benign_limit),
-            "helpful": load_prompts(d.helpful_prompts, "train", d.helpful_limit)}
-
-
-def kept_targets(records: Iterable[dict]) -> Iterator[tuple[dict, str]]:
-    """(record, its kept candidate) for every record with a target; the one place
-    that reads the ``chosen`` index."""
-    for r in records:
-        if r["chosen"] is not None:
-            yield r, r["candidates"][r["chosen"]]
-
-
-def run_records(run) -> RecordStore:
-    return RecordStore(run.root / "distill" / "records.jsonl", SCHEMA)
-
-
-def distill_examples(cfg: RunConfig, run) -> list[dict]:
-    """SFT prompt/completion examples from the kept targets of the prompts the
-    config names (bare prompts: no system prompt, no demonstrations)."""
-    wanted = {f"{kind}/{p.id}" for kind, ps in prompt_sets(cfg).items() for p in ps}
-    return [{"id": r["id"], "kind": r["kind"], "prompt": r["messages"],
-             "completion": [{"role": "assistant", "content": target}]}
-            for r, target in kept_targets(run_records(run)) if r["id"] in wanted]

@@ -15,12 +15,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..config import RunConfig
-from ..errors import ConstitutionalError
-from ..models import local_path
-from ..ui import console, summary
-from .common import finished_model_stage, load_labels, open_run, policy_spec
-from .sft import _last_checkpoint
+from constitutional.core.config import RunConfig
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import open_run
+from constitutional.core.ui import console, summary
+from constitutional.models import local_path
+from constitutional.models.hf import load_tokenizer
+from constitutional.stages.artifacts import finished_model_stage, load_labels, policy_spec
+from constitutional.train.args import lora_config, training_args
+from constitutional.train.checkpoints import last_checkpoint
 
 
 def dpo_rows(labels: list[dict], min_confidence: float) -> list[dict]:
@@ -41,24 +44,15 @@ def train(cfg: RunConfig, rows: list[dict], policy: Path, out: Path) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig
 
-    from ..models.hf import load_tokenizer
-    from ..training import WeightedDPOTrainer, cpu_safe_args
+    from constitutional.train.trainers import WeightedDPOTrainer
 
     d = cfg.dpo
     tok = load_tokenizer(policy, cfg.trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(str(policy), dtype=torch.float32, trust_remote_code=cfg.trust_remote_code)
-    args = DPOConfig(output_dir=str(out / "checkpoints"), num_train_epochs=d.epochs, learning_rate=d.learning_rate,
-                     per_device_train_batch_size=d.batch_size, beta=d.beta, max_length=d.max_length,
-                     lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=2, save_strategy="steps",
-                     save_steps=25, save_total_limit=1, seed=cfg.seed, **cpu_safe_args())
-    peft_config = None
-    if d.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM", target_modules="all-linear")
+    args = DPOConfig(**training_args(cfg, "dpo", out / "checkpoints"))
     trainer = WeightedDPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-                                 peft_config=peft_config)
-    resume = _last_checkpoint(out / "checkpoints")
+                                 peft_config=lora_config(cfg) if d.lora else None)
+    resume = last_checkpoint(out / "checkpoints")
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     trained = trainer.model.merge_and_unload() if d.lora else trainer.model
@@ -79,10 +73,10 @@ def main(cfg: RunConfig) -> dict:
     out = run.stage_dir("dpo")
     if (done := finished_model_stage(run, "dpo")) is not None:
         return done
-    labels = [r for r in load_labels(run) if d.kinds is None or r["kind"] in d.kinds]
+    labels = [r for r in load_labels(run) if r["kind"] in d.kinds]
     if not labels:
-        raise ConstitutionalError(f"no labeled pairs of kind {', '.join(d.kinds or [])}", field="dpo.kinds",
-                                  hint="kinds are harmless, helpful and (classifier pairs) benign")
+        raise ConstitutionalError(f"no labeled pairs of kind {', '.join(d.kinds)}", field="dpo.kinds",
+                                  hint="the run's pairs have kinds " + ", ".join(sorted({r["kind"] for r in load_labels(run)})))
     rows = dpo_rows(labels, d.min_confidence)
     if not rows:
         raise ConstitutionalError(f"every label is within {d.min_confidence} of a coin flip", field="dpo.min_confidence",

@@ -24,22 +24,23 @@ intervals: with 30 prompts a refusal rate's interval is about +-17 points.
 
 from __future__ import annotations
 
-from ..config import EvalModel, RunConfig
-from ..errors import ConstitutionalError
-from ..eval.answers import SCHEMA, answer_suites
-from ..eval.assemble import build_metrics, judged_rows, refusal_judge
-from ..eval.judges import HarmScorer, PairwiseJudge, default_classifier, judge_entry
-from ..eval.labeled import load_labeled
-from ..eval.metrics import METRICS, fmt_value
-from ..eval.pairwise import elo_pairs, elo_ratings
-from ..eval.report import write_report
-from ..eval.scoring import HARMFUL_KINDS
-from ..eval.suites import default_suites
-from ..judge_check import check_calls
-from ..models import SamplingParams, load_generator
-from ..runs import RecordStore, RunDir
-from ..ui import console, progress, summary, table
-from .common import cached_model, open_run
+from constitutional.core.config import EvalModel, RunConfig
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import RecordStore, RunDir, open_run
+from constitutional.core.ui import console, progress, summary, table
+from constitutional.eval.answers import SCHEMA, answer_suites
+from constitutional.eval.assemble import build_metrics, judged_rows, refusal_judge
+from constitutional.eval.judges import HarmScorer, PairwiseJudge, default_classifier, judge_entry
+from constitutional.eval.metrics import METRICS, fmt_value
+from constitutional.eval.pairwise import elo_pairs, elo_ratings
+from constitutional.eval.report import write_report
+from constitutional.eval.scoring import HARMFUL_KINDS
+from constitutional.eval.suites import default_suites
+from constitutional.feedback.check import check_calls
+from constitutional.labeled import load_labeled
+from constitutional.models import SamplingParams, load_generator
+from constitutional.models.cached import cached_model
+from constitutional.stages.artifacts import has_model, model_dir
 
 TRAINED = ("sft", "rl", "dpo")  # stages whose <run>/<stage>/model is evaluated by default
 SUMMARY_COLUMNS = ["refusal_rate", "over_refusal_rate", "jailbreak_asr", "harm_score", "harmlessness_elo",
@@ -52,8 +53,7 @@ def eval_models(cfg: RunConfig, run: RunDir) -> list[EvalModel]:
         models = list(cfg.eval.models)
     else:
         models = [EvalModel(label="base", spec=cfg.model)]
-        models += [EvalModel(label=s, spec=f"hf:{run.root / s / 'model'}") for s in TRAINED
-                   if (run.root / s / "model" / "config.json").is_file()]
+        models += [EvalModel(label=s, spec=f"hf:{model_dir(run, s)}") for s in TRAINED if has_model(run, s)]
     labels = [m.label for m in models]
     if not models or len(set(labels)) != len(labels):
         raise ConstitutionalError("eval.models needs at least one model and unique labels", field="eval.models",

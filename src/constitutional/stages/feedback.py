@@ -20,28 +20,26 @@ from __future__ import annotations
 import json
 import time
 
-from ..config import RunConfig
-from ..constitution import load_constitution
-from ..errors import ConstitutionalError
-from ..judge import Pair, position_bias, score_pairs
-from ..judge_check import CHECK_COLUMNS, check_calls, check_rows, judge_check, questions_for, settings_for
-from ..runs import RecordStore
-from ..ui import console, progress, summary, table
-from .common import cached_model, open_run
-from .pairs import SCHEMA as PAIRS_SCHEMA
-
-SCHEMA = "constitutional.labels/1"
+from constitutional.constitution import load_constitution
+from constitutional.core.config import RunConfig
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import open_run
+from constitutional.core.ui import console, progress, summary, table
+from constitutional.feedback.check import CHECK_COLUMNS, check_calls, check_rows, judge_check, questions_for, settings_for
+from constitutional.feedback.judge import Pair, position_bias, score_pairs
+from constitutional.models.cached import cached_model
+from constitutional.stages.artifacts import LABELS_SCHEMA, labels_store, pairs_store
 
 
 def main(cfg: RunConfig) -> dict:
     f = cfg.feedback
     run = open_run(cfg, "feedback")
     out_dir = run.stage_dir("feedback")
-    pairs = list(RecordStore(run.root / "pairs" / "pairs.jsonl", PAIRS_SCHEMA))
+    pairs = list(pairs_store(run))
     if not pairs:
-        raise ConstitutionalError("no pairs to label", file=run.root / "pairs" / "pairs.jsonl",
+        raise ConstitutionalError("no pairs to label", file=pairs_store(run).path,
                                   hint="run the pairs stage first (constitutional pairs CONFIG)")
-    store = RecordStore(out_dir / "labels.jsonl", SCHEMA)
+    store = labels_store(run)
     have = store.ids()
     todo = [p for p in pairs if p["id"] not in have]
     spec = f.model or cfg.model
@@ -66,7 +64,7 @@ def main(cfg: RunConfig) -> dict:
                   f"({settings.k} question(s) x 2 orders{', chain of thought' if settings.cot else ''})")
     for p in todo:
         if p["label"] is not None:
-            store.append({**p, "schema": SCHEMA, "judge": None})
+            store.append({**p, "schema": LABELS_SCHEMA, "judge": None})
     chunk = max(cfg.batch_size // 2, 1)
     with progress("feedback labels", len(unlabeled)) as advance:
         for i in range(0, len(unlabeled), chunk):
@@ -75,7 +73,7 @@ def main(cfg: RunConfig) -> dict:
             results = score_pairs(model, [Pair(p["id"], tuple(p["messages"]), p["a"], p["b"]) for p in part], qs,
                                   settings)
             for p, r in zip(part, results):
-                store.append({**p, "schema": SCHEMA, "label": round(r["p_a"], 6), "label_source": "ai feedback",
+                store.append({**p, "schema": LABELS_SCHEMA, "label": round(r["p_a"], 6), "label_source": "ai feedback",
                               "p_first": r["p_first"], "scores": r["scores"], "questions": r["questions"],
                               "judge": judge})
             advance(len(part))

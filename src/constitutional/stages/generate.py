@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import time
 
-from ..config import RunConfig
-from ..models import SamplingParams
-from ..prompts import load_prompts
-from ..runs import RecordStore
-from ..ui import console, progress, summary, table
-from .common import cached_model, open_run
-
-SCHEMA = "constitutional.generate/1"
+from constitutional.core.config import RunConfig
+from constitutional.core.runs import RecordStore, open_run
+from constitutional.core.ui import console, progress, summary, table
+from constitutional.models import SamplingParams
+from constitutional.models.cached import cached_model
+from constitutional.prompts import load_prompts
+from constitutional.stages.artifacts import GENERATE_SCHEMA
 
 
 def main(cfg: RunConfig) -> dict:
@@ -28,7 +27,7 @@ def main(cfg: RunConfig) -> dict:
     with progress(f"generate ({model.name})", len(prompts)) as advance:
         answers = model.generate([list(p.messages) for p in prompts], params, advance)
     seconds = time.time() - t0
-    store = RecordStore(run.stage_dir("generate") / "records.jsonl", SCHEMA)
+    store = RecordStore(run.stage_dir("generate") / "records.jsonl", GENERATE_SCHEMA)
     done = store.ids()
     for p, a in zip(prompts, answers):
         rid = f"{model.name}|{p.id}|{params.seed}"

@@ -16,11 +16,15 @@ import json
 import time
 from pathlib import Path
 
-from ..config import RunConfig
-from ..errors import ConstitutionalError
-from ..models import local_path
-from ..ui import console, summary
-from .common import finished_model_stage, load_labels, open_run, policy_spec, rng_for
+from constitutional.core.config import RunConfig
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import open_run
+from constitutional.core.seeding import rng_for
+from constitutional.core.ui import console, summary
+from constitutional.models import local_path
+from constitutional.stages.artifacts import finished_model_stage, load_labels, policy_spec
+from constitutional.train.args import training_args
+from constitutional.train.rewards import load_reward_model, score
 
 
 def preference_rows(labels: list[dict], hard: bool) -> list[dict]:
@@ -42,40 +46,6 @@ def split_heldout(rows: list[dict], fraction: float, seed: int) -> tuple[list[di
     held = [r for r in rows if rng_for(seed, r["id"], "heldout").random() < fraction]
     ids = {r["id"] for r in held}
     return [r for r in rows if r["id"] not in ids], held
-
-
-def load_reward_model(path: str | Path, trust_remote_code: bool = False):
-    """(model, tokenizer) of a sequence-classification checkpoint with a pad token set."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    from ..models.hf import load_tokenizer
-
-    tok = load_tokenizer(Path(path), trust_remote_code)
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, dtype=torch.float32,
-                                                               trust_remote_code=trust_remote_code)
-    model.config.pad_token_id = tok.pad_token_id
-    return model.eval(), tok
-
-
-def score(model, tokenizer, conversations: list[list[dict]], batch_size: int = 8) -> list[float]:
-    """Rewards of full conversations (prompt + reply), rendered as in training."""
-    import torch
-
-    out: list[float] = []
-    for i in range(0, len(conversations), batch_size):
-        ids = [tokenizer.apply_chat_template(c, tokenize=True, return_dict=True)["input_ids"]
-               for c in conversations[i : i + batch_size]]
-        width = max(len(x) for x in ids)
-        input_ids = torch.full((len(ids), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(input_ids)
-        for row, x in enumerate(ids):
-            input_ids[row, : len(x)] = torch.tensor(x)
-            mask[row, : len(x)] = 1
-        with torch.inference_mode():
-            logits = model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)).logits
-        out += logits[:, 0].float().tolist()
-    return out
 
 
 def heldout_report(model, tokenizer, held: list[dict]) -> dict:
@@ -100,15 +70,11 @@ def train(cfg: RunConfig, rows: list[dict], base: Path, out: Path) -> tuple[obje
     from datasets import Dataset
     from trl import RewardConfig
 
-    from ..training import SoftRewardTrainer, cpu_safe_args
+    from constitutional.train.trainers import SoftRewardTrainer
 
-    r = cfg.reward
     model, tok = load_reward_model(base, cfg.trust_remote_code)
     model.train()
-    args = RewardConfig(output_dir=str(out / "checkpoints"), num_train_epochs=r.epochs, learning_rate=r.learning_rate,
-                        per_device_train_batch_size=r.batch_size, lr_scheduler_type="cosine", warmup_steps=0.05,
-                        logging_steps=2, save_strategy="no", max_length=r.max_length, seed=cfg.seed,
-                        **cpu_safe_args())
+    args = RewardConfig(**training_args(cfg, "reward", out / "checkpoints"))
     trainer = SoftRewardTrainer(model=model, args=args, processing_class=tok,
                                 train_dataset=Dataset.from_list([{k: v for k, v in x.items() if k not in ("id", "kind")}
                                                                  for x in rows]))

@@ -21,17 +21,20 @@ import json
 import time
 from pathlib import Path
 
-from ..config import RunConfig
-from ..models import local_path
-from ..plots import curves_svg
-from ..prompts import load_prompts
-from ..rewards import build_reward, refusal_monitor
-from ..ui import console, summary
-from .common import finished_model_stage, open_run, policy_spec, rng_for
-from .sft import _last_checkpoint
+from constitutional.core.config import RunConfig
+from constitutional.core.runs import open_run
+from constitutional.core.seeding import rng_for
+from constitutional.core.ui import console, summary
+from constitutional.models import local_path
+from constitutional.models.hf import load_tokenizer
+from constitutional.prompts import load_prompts
+from constitutional.stages.artifacts import finished_model_stage, policy_spec
+from constitutional.train.args import training_args
+from constitutional.train.checkpoints import last_checkpoint
+from constitutional.train.curves import CURVES, curves, curves_svg
+from constitutional.train.rewards import build_reward, refusal_monitor
 
-CURVES = {"reward": "reward", "KL to reference": "kl", "reply length (tokens)": "completions/mean_length",
-          "refusal rate": "rewards/refusal/mean"}
+REFUSAL_MONITOR_WEIGHT = 0.0  # the monitor only logs the refusal rate; it must not shape the reward
 
 
 def prompt_rows(cfg: RunConfig) -> list[dict]:
@@ -43,16 +46,8 @@ def prompt_rows(cfg: RunConfig) -> list[dict]:
     return [{"prompt": list(p.messages)} for p in prompts]
 
 
-def curves(log_history: list[dict]) -> dict[str, list[tuple[float, float]]]:
-    return {name: [(h["step"], float(h[key])) for h in log_history if key in h and "step" in h]
-            for name, key in CURVES.items()}
-
-
 def train(cfg: RunConfig, policy: Path, reward_fn, out: Path) -> dict:
     from datasets import Dataset
-
-    from ..models.hf import load_tokenizer
-    from ..training import cpu_safe_args
 
     r = cfg.rl
     if r.algorithm == "grpo":
@@ -62,17 +57,10 @@ def train(cfg: RunConfig, policy: Path, reward_fn, out: Path) -> dict:
         from trl import RLOOConfig as Config
         from trl import RLOOTrainer as Trainer
     tok = load_tokenizer(policy, cfg.trust_remote_code)
-    args = Config(
-        output_dir=str(out / "checkpoints"), max_steps=r.steps, learning_rate=r.learning_rate,
-        per_device_train_batch_size=r.prompts_per_step * r.num_generations, gradient_accumulation_steps=1,
-        num_generations=r.num_generations, max_completion_length=r.max_new_tokens, temperature=r.temperature,
-        top_p=1.0, beta=r.beta, logging_steps=1, save_strategy="steps", save_steps=max(r.steps // 3, 1),
-        save_total_limit=1, seed=cfg.seed, reward_weights=[1.0, 0.0], lr_scheduler_type="constant",
-        model_init_kwargs={"dtype": "float32", "trust_remote_code": cfg.trust_remote_code}, **cpu_safe_args(),
-    )
+    args = Config(**training_args(cfg, "rl", out / "checkpoints"), reward_weights=[1.0, REFUSAL_MONITOR_WEIGHT])
     trainer = Trainer(model=str(policy), reward_funcs=[reward_fn, refusal_monitor], args=args,
                       train_dataset=Dataset.from_list(prompt_rows(cfg)), processing_class=tok)
-    resume = _last_checkpoint(out / "checkpoints")
+    resume = last_checkpoint(out / "checkpoints")
     if resume:
         console.print(f"resuming RL from {resume}")
     t0 = time.time()

@@ -19,17 +19,24 @@ import math
 import time
 from pathlib import Path
 
-from ..config import RunConfig
-from ..errors import ConstitutionalError
-from ..models import SamplingParams, local_path
-from ..prompts import load_prompts
-from ..runs import RecordStore
-from ..ui import console, progress, summary
-from .common import cached_model, finished_model_stage, open_run, rng_for
-from .sl_cai import SCHEMA as SL_CAI_SCHEMA
-from .sl_cai import revision_examples
-
-HELPFUL_SCHEMA = "constitutional.helpful/1"
+from constitutional.core.config import RunConfig
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import RecordStore, open_run
+from constitutional.core.seeding import rng_for
+from constitutional.core.ui import console, progress, summary
+from constitutional.models import SamplingParams, local_path
+from constitutional.models.cached import cached_model
+from constitutional.models.hf import load_tokenizer
+from constitutional.prompts import load_prompts
+from constitutional.stages.artifacts import (
+    HELPFUL_SCHEMA,
+    distill_examples,
+    finished_model_stage,
+    revision_examples,
+    sl_cai_store,
+)
+from constitutional.train.args import lora_config, training_args
+from constitutional.train.checkpoints import last_checkpoint
 
 
 def helpful_examples(cfg: RunConfig, run, n: int) -> list[dict]:
@@ -60,7 +67,7 @@ def build_dataset(cfg: RunConfig, run) -> tuple[list[dict], dict]:
     targets: list[dict] = []
     counts: dict[str, int] = {}
     if cfg.sft.data in ("sl_cai", "both"):
-        store = RecordStore(run.root / "sl_cai" / "records.jsonl", SL_CAI_SCHEMA)
+        store = sl_cai_store(run)
         records = list(store)
         if not records:
             raise ConstitutionalError("no SL-CAI records to train on", file=store.path,
@@ -72,8 +79,6 @@ def build_dataset(cfg: RunConfig, run) -> tuple[list[dict], dict]:
         targets += revisions
         counts["harmlessness examples"] = len(revisions)
     if cfg.sft.data in ("distill", "both"):
-        from .distill import distill_examples
-
         distilled = distill_examples(cfg, run)
         if not distilled:
             raise ConstitutionalError("no distilled targets to train on", file=run.root / "distill",
@@ -81,10 +86,7 @@ def build_dataset(cfg: RunConfig, run) -> tuple[list[dict], dict]:
         targets += distilled
         for kind in sorted({e["kind"] for e in distilled}):
             counts[f"distilled {kind} examples"] = sum(e["kind"] == kind for e in distilled)
-    ratio = cfg.sft.helpful_ratio
-    if ratio is None:
-        ratio = 0.0 if cfg.sft.data == "distill" else 0.5
-    helpful = helpful_examples(cfg, run, math.ceil(ratio * len(targets)))
+    helpful = helpful_examples(cfg, run, math.ceil(cfg.sft.helpful_ratio * len(targets)))
     counts["helpful examples"] = len(helpful)
     rows = [{"prompt": e["prompt"], "completion": e["completion"]} for e in targets + helpful]
     rng_for(cfg.seed, "sft-shuffle").shuffle(rows)
@@ -97,32 +99,16 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from ..models.hf import bf16_is_fast, load_tokenizer
-
     s = cfg.sft
     base = local_path(cfg.model)
     tokenizer = load_tokenizer(base, cfg.trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32, use_safetensors=True,
                                                  trust_remote_code=cfg.trust_remote_code)
     ckpt_dir = out / "checkpoints"
-    args = SFTConfig(
-        output_dir=str(ckpt_dir), num_train_epochs=s.epochs, learning_rate=s.learning_rate,
-        per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum,
-        lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=5, save_strategy="steps",
-        save_steps=s.save_steps, save_total_limit=1, bf16=bf16_is_fast() if s.bf16 is None else s.bf16, fp16=False,
-        activation_checkpointing=s.gradient_checkpointing, max_length=s.max_length, seed=cfg.seed,
-        report_to=[], dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=False, save_only_model=False,
-    )
-    peft_config = None
-    if s.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=0.05, task_type="CAUSAL_LM",
-                                 target_modules="all-linear")
+    args = SFTConfig(**training_args(cfg, "sft", ckpt_dir))
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=peft_config)
-    resume = _last_checkpoint(ckpt_dir)
+                         peft_config=lora_config(cfg) if s.lora else None)
+    resume = last_checkpoint(ckpt_dir)
     if resume:
         console.print(f"resuming SFT from {resume}")
     t0 = time.time()
@@ -141,13 +127,6 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
             "final loss": round(result.training_loss, 4), "train seconds": round(seconds, 1),
             "train tokens/s": round(tokens / seconds, 1) if tokens and not resume else "n/a (resumed)",
             "model": str(model_dir)}
-
-
-def _last_checkpoint(ckpt_dir: Path) -> Path | None:
-    if not ckpt_dir.is_dir():
-        return None
-    ckpts = [p for p in ckpt_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
 
 
 def main(cfg: RunConfig) -> dict:

@@ -20,29 +20,28 @@ Departures from the paper, on purpose:
   latest revision), not the growing transcript; long contexts make small
   critics drift and cost prefill time.
 
-Outputs in ``<run>/sl_cai/``:
-- ``records.jsonl`` (schema ``constitutional.sl_cai/1``), one per prompt,
-  append-only, with the model, sampling parameters, seed and principle ids;
-- ``sft.jsonl``: TRL conversational ``messages`` (prompt, final revision);
-- ``pairs.jsonl``: TRL ``prompt``/``chosen``/``rejected`` (revision over original).
+Output: ``<run>/sl_cai/records.jsonl`` (schema ``constitutional.sl_cai/1``),
+one record per prompt, append-only, with the model, sampling parameters,
+seed and principle ids. ``sft`` trains on the final revisions
+(``sft.data: sl_cai``); the ``revision`` pair strategy pairs each revision
+against the original response.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 
-from ..config import RunConfig
-from ..constitution import Constitution, load_constitution
-from ..models import SamplingParams
-from ..prompts import Demo, PromptRecord, load_fewshot, load_prompts
-from ..runs import CachedGenerator, RecordStore
-from ..ui import console, progress, summary
-from .common import cached_model, open_run, rng_for
-from .revision_quality import clean_revision, revision_flags
-
-SCHEMA = "constitutional.sl_cai/1"
+from constitutional.constitution import Constitution, load_constitution
+from constitutional.core.config import RunConfig
+from constitutional.core.runs import open_run
+from constitutional.core.seeding import rng_for
+from constitutional.core.ui import console, progress, summary
+from constitutional.feedback.revision_quality import clean_revision, revision_flags
+from constitutional.models import SamplingParams
+from constitutional.models.cached import CachedGenerator, cached_model
+from constitutional.prompts import Demo, PromptRecord, load_fewshot, load_prompts
+from constitutional.stages.artifacts import revision_examples, sl_cai_store
 
 
 @dataclass
@@ -122,45 +121,13 @@ def to_record(s: _State, demos: list[Demo], cfg: RunConfig, constitution: Consti
     }
 
 
-def export(records: list[dict], out_dir) -> dict[str, int]:
-    """TRL-format exports of the final, unflagged revisions."""
-    sft = pairs = 0
-    with (out_dir / "sft.jsonl").open("w", encoding="utf-8") as f_sft, \
-         (out_dir / "pairs.jsonl").open("w", encoding="utf-8") as f_pairs:
-        for ex in revision_examples(records, "final", drop_flagged=True):
-            f_sft.write(json.dumps({"messages": ex["prompt"] + ex["completion"], "id": ex["id"]}) + "\n")
-            sft += 1
-            if ex["original"] != ex["completion"][0]["content"]:
-                f_pairs.write(json.dumps({"prompt": ex["prompt"], "chosen": ex["completion"],
-                                          "rejected": [{"role": "assistant", "content": ex["original"]}],
-                                          "id": ex["id"]}) + "\n")
-                pairs += 1
-    return {"sft": sft, "pairs": pairs}
-
-
-def revision_examples(records: list[dict], rounds: str = "final", drop_flagged: bool = True) -> list[dict]:
-    """Prompt/completion examples from SL-CAI records: the final revision, or
-    every round's; flagged revisions dropped unless ``drop_flagged`` is off."""
-    out = []
-    for rec in records:
-        chosen = rec["rounds"][-1:] if rounds == "final" else rec["rounds"]
-        for r in chosen:
-            if drop_flagged and r["flags"]:
-                continue
-            out.append({"id": f"{rec['id']}/r{r['round']}", "prompt": rec["messages"],
-                        "completion": [{"role": "assistant", "content": r["revision"]}],
-                        "original": rec["response"]})
-    return out
-
-
 def main(cfg: RunConfig) -> dict:
     s = cfg.sl_cai
     run = open_run(cfg, "sl_cai")
-    out_dir = run.stage_dir("sl_cai")
     constitution = load_constitution(s.constitution)
     prompts = load_prompts(s.prompts, s.split, s.limit)
     demos = load_fewshot(s.fewshot)
-    store = RecordStore(out_dir / "records.jsonl", SCHEMA)
+    store = sl_cai_store(run)
     done = store.ids()
     todo = [p for p in prompts if p.id not in done]
     console.print(f"[bold]sl_cai[/]: {len(prompts)} prompts ({len(done)} already done), {s.rounds} round(s), "
@@ -178,7 +145,7 @@ def main(cfg: RunConfig) -> dict:
             for st in states:
                 store.append(to_record(st, run_demos, cfg, constitution, model.name, params))
     records = list(store)
-    counts = export(records, out_dir)
+    kept = revision_examples(records, "final", drop_flagged=True)
     flags: dict[str, int] = {}
     for rec in records:
         for r in rec["rounds"]:
@@ -187,7 +154,7 @@ def main(cfg: RunConfig) -> dict:
     n_rev = sum(len(r["rounds"]) for r in records)
     result = {
         "prompts": len(records), "revisions": n_rev,
-        "revisions kept (final round)": counts["sft"], "preference pairs": counts["pairs"],
+        "revisions kept (final round)": len(kept),
         **{f"flagged: {k}": v for k, v in sorted(flags.items())},
         "model calls (new / cached)": f"{model.misses} / {model.hits}" if model else "0 / all",
         "seconds": round(time.time() - t0, 1), "records": str(store.path),

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConstitutionalError
+from constitutional.core.errors import ConstitutionalError
 
 
 def _walk(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:

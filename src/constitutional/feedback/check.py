@@ -1,5 +1,5 @@
 """How good is a feedback model? Accuracy, position bias and calibration on
-the packaged labeled preference pairs (``data/judge_pairs.jsonl``: harmless
+the packaged labeled preference pairs (``data/judge_pairs.jsonl``: harmful-prompt
 and helpful pairs written for the project, each scored in both orders).
 
 The feedback stage runs this with its own settings before labeling, and every
@@ -8,18 +8,18 @@ label record carries the result: an AI label is only as good as its judge.
 
 from __future__ import annotations
 
-from .config import FeedbackConfig
-from .constitution import Constitution, load_constitution
-from .judge import JudgeSettings, Pair, agreement, load_shots, score_pairs
-from .prompts import load_preferences
-from .stages.common import rng_for
+from constitutional.constitution import Constitution, load_constitution
+from constitutional.core.config import FeedbackConfig
+from constitutional.core.seeding import rng_for
+from constitutional.feedback.judge import JudgeSettings, Pair, agreement, load_shots, score_pairs
+from constitutional.prompts import load_preferences
 
 LABELED_SET = "judge_pairs"
 
 
 def settings_for(f: FeedbackConfig, seed: int) -> JudgeSettings:
-    clamp = tuple(f.clamp) if f.clamp else ((0.4, 0.6) if f.cot else None)
-    return JudgeSettings(k=f.principles, shots=load_shots()[: f.fewshot], cot=f.cot, clamp=clamp,
+    return JudgeSettings(k=f.principles, shots=load_shots()[: f.fewshot], cot=f.cot,
+                         clamp=tuple(f.cot_clamp) if f.cot else None,
                          cot_tokens=f.cot_tokens, seed=seed)
 
 
@@ -33,7 +33,7 @@ def questions_for(kind: str, pair_id: str, harmless: Constitution, helpful: Cons
 
 def labeled_pairs(limit: int | None = None) -> list:
     """The labeled pairs, or ``limit`` of them alternating between kinds (the
-    file lists every harmless pair before the helpful ones, so its first 24
+    file lists every harmful-prompt pair before the helpful ones, so its first 24
     would measure the judge on harmlessness only)."""
     prefs = load_preferences(LABELED_SET)
     if limit is None or limit >= len(prefs):

@@ -15,8 +15,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConstitutionalError
-from .yamlio import line_of, load_yaml
+from constitutional.core.errors import ConstitutionalError
+from constitutional.core.yamlio import line_of, load_yaml
 
 STAGES = ("sl_cai", "distill", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate", "eval")
 
@@ -52,8 +52,8 @@ class DistillConfig(Section):
     helpful_prompts: str = Field("helpful", description="ordinary helpful prompts (train split)")
     helpful_limit: int | None = Field(48, ge=1, description="at most this many helpful prompts (null: all)")
     samples: int = Field(2, ge=1, le=16, description="candidates per prompt; the refusal classifier picks one (best-of-N)")
-    refusal_samples: int | None = Field(None, ge=1, le=16, description="candidates per harmful prompt (null: "
-                                        "`samples`); shaped refusals are short, so more are cheap")
+    refusal_samples: int = Field(2, ge=1, le=16, description="candidates per harmful prompt (shaped refusals are "
+                                 "short, so more are cheap; best-of-4 is ablation row 12)")
     refusal_openers: list[str] = Field(
         ["I can't help with that, because it could", "I won't help with this, because it could",
          "I'm not able to help with that, because it could"],
@@ -66,6 +66,11 @@ class DistillConfig(Section):
         description="after the reason, the reply continues with one of these (seeded per prompt) and the model "
         "names who to turn to; an open \"Instead,\" let it re-offer the request ([]: no alternative step)")
     temperature: float = Field(0.8, ge=0, description="sampling temperature of the candidates")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass of every candidate")
+    repetition_penalty: float = Field(1.1, ge=1, description="local backends: keeps a 135M model from looping")
+    reason_tokens: int = Field(40, ge=4, description="max new tokens of a refusal's reason (one sentence)")
+    alternative_tokens: int = Field(32, ge=4, description="max new tokens of a refusal's pointer to help (one "
+                                    "sentence)")
     refusal_temperature: float = Field(0.4, ge=0, description="sampling temperature of the reason and the "
                                        "alternative in a harmful prompt's refusal (coherence over variety)")
     max_new_tokens: int = Field(96, ge=8, description="max new tokens per candidate")
@@ -77,21 +82,26 @@ class SFTConfig(Section):
     revisions: Literal["final", "all"] = Field("final", description="train on the final revision only, or on every round's")
     drop_flagged: bool = Field(True, description="skip revisions the quality checks flagged (copies, critiques, empty)")
     helpful_prompts: str = Field("helpful", description="helpful prompt set mixed in (responses from the base model)")
-    helpful_ratio: float | None = Field(None, ge=0, description="base-model helpful answers per harmlessness example "
-                                        "(null: 0.5 for SL-CAI revisions, 0 for distilled data, which answers "
-                                        "helpful prompts itself)")
+    helpful_ratio: float = Field(0.0, ge=0, description="base-model helpful answers per harmlessness example (0: "
+                                 "distilled data answers helpful prompts itself; the paper's SL-CAI mix is 0.5)")
     helpful_tokens: int = Field(160, ge=8, description="max new tokens of a helpful response")
     epochs: float = Field(2.0, gt=0, description="training epochs")
     learning_rate: float = Field(5e-5, gt=0, description="peak learning rate (LoRA wants ~10x more)")
     batch_size: int = Field(4, ge=1, description="per-device batch size")
     grad_accum: int = Field(2, ge=1, description="gradient accumulation steps")
     max_length: int = Field(384, ge=32, description="truncate examples to this many tokens")
-    bf16: bool | None = Field(None, description="bf16 autocast; null = where the hardware has it (AVX512_BF16/AMX CPUs, GPUs)")
-    gradient_checkpointing: bool = Field(False, description="trade speed for memory (off: a 135M model fits easily)")
     lora: bool = Field(False, description="train LoRA adapters instead of all weights (merged into the saved model)")
-    lora_r: int = Field(16, ge=1, description="LoRA rank")
-    lora_alpha: int = Field(32, ge=1, description="LoRA alpha")
     save_steps: int = Field(25, ge=1, description="checkpoint every N optimizer steps (a killed run resumes from it)")
+
+
+class TrainConfig(Section):
+    bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast in every trainer; auto = where the "
+                                         "hardware has it (AVX512_BF16/AMX CPUs, GPUs), emulated and slow elsewhere")
+    gradient_checkpointing: bool = Field(False, description="trade speed for memory (off: a 135M model fits easily)")
+    warmup: float = Field(0.05, ge=0, lt=1, description="share of steps the learning rate warms up over")
+    lora_r: int = Field(16, ge=1, description="LoRA rank (sft.lora, dpo.lora)")
+    lora_alpha: int = Field(32, ge=1, description="LoRA alpha: the update is scaled by alpha / r")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA adapters' input")
 
 
 class PairsConfig(Section):
@@ -124,8 +134,8 @@ class FeedbackConfig(Section):
     principles: int = Field(1, ge=1, le=16, description="comparison questions per label (ensemble, averaged)")
     fewshot: int = Field(0, ge=0, le=3, description="packaged worked judgments shown first (0-3)")
     cot: bool = Field(False, description="chain of thought: the judge reasons before the letter is read")
-    clamp: list[float] | None = Field(None, description="clamp labels to [lo, hi] (null: [0.4, 0.6] with cot, "
-                                      "none without, as in the paper)")
+    cot_clamp: tuple[float, float] = Field((0.4, 0.6), description="chain-of-thought labels are clamped to [lo, hi] "
+                                           "(the paper's 40-60 %: reasoning makes them overconfident)")
     cot_tokens: int = Field(96, ge=8, description="max tokens of a chain-of-thought")
     check: bool = Field(True, description="measure the judge on the packaged labeled pairs first; labels record "
                         "its accuracy")
@@ -160,18 +170,20 @@ class RLConfig(Section):
     temperature: float = Field(1.0, gt=0, description="sampling temperature")
     beta: float = Field(0.05, ge=0, description="KL penalty to the reference (SFT) model")
     learning_rate: float = Field(3e-6, gt=0, description="peak learning rate")
+    save_steps: int = Field(4, ge=1, description="checkpoint every N optimizer steps (a killed run resumes from it)")
 
 
 class DPOConfig(Section):
     beta: float = Field(0.1, gt=0, description="DPO temperature: how far the policy may move from the reference")
     min_confidence: float = Field(0.55, ge=0.5, lt=1, description="drop pairs whose label is closer to 0.5")
-    kinds: list[str] | None = Field(None, description="train only on pairs of these kinds: harmless, helpful, benign "
-                                    "(null: all)")
+    kinds: list[Literal["harmful", "helpful", "benign"]] = Field(
+        ["harmful", "helpful", "benign"], description="train on pairs of these kinds (the prompt they answer)")
     epochs: float = Field(1.0, gt=0, description="training epochs")
     learning_rate: float = Field(5e-6, gt=0, description="peak learning rate")
     batch_size: int = Field(4, ge=1, description="pairs per step")
     max_length: int = Field(320, ge=32, description="truncate prompt+reply to this many tokens")
     lora: bool = Field(False, description="train LoRA adapters (merged on save)")
+    save_steps: int = Field(25, ge=1, description="checkpoint every N optimizer steps (a killed run resumes from it)")
 
 
 class CompareConfig(Section):
@@ -227,7 +239,7 @@ class EvalConfig(Section):
     harm_scores: bool = Field(True, description="grade harmful and jailbreak answers 0-4 with the judge")
     harm_check_limit: int | None = Field(40, ge=1, description="harm labels the harm scorer is measured on "
                                          "(null: all)")
-    elo_prompts: int = Field(12, ge=0, description="prompts per kind (harmless, helpful) compared pairwise for Elo "
+    elo_prompts: int = Field(12, ge=0, description="prompts per kind (harmful, helpful) compared pairwise for Elo "
                              "(0: no Elo)")
     elo_bootstrap: int = Field(1000, ge=10, description="bootstrap resamples for the Elo intervals")
     judge_check_limit: int | None = Field(24, ge=1, description="labeled pairs the pairwise judge is measured on "
@@ -239,14 +251,18 @@ class RunConfig(Section):
     name: str = Field("demo", description="run name: outputs go to <runs_dir>/<name>")
     runs_dir: str = Field("runs", description="parent directory of run directories")
     model: str = Field("smollm2-135m", description="model spec: smollm2-135m, hf:/path or openai:http://host:port/v1#model")
-    dtype: str = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, else float32), float32, bfloat16")
+    dtype: str = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, "
+                       "else float32), float32, bfloat16")
     batch_size: int = Field(32, ge=1, description="generation batch size (local) / chunk size (endpoints)")
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")
     seed: int = Field(0, description="seed for sampling principles, few-shot demos, data and generation")
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")
-    stages: list[Literal[STAGES]] = Field(["distill", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"], description="stages `constitutional run` chains")  # type: ignore[valid-type]
+    stages: list[Literal[STAGES]] = Field(  # type: ignore[valid-type]
+        ["distill", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"],
+        description="stages `constitutional run` chains")
     sl_cai: SLCAIConfig = Field(default_factory=SLCAIConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)

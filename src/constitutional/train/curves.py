@@ -1,9 +1,20 @@
-"""Small self-contained SVG charts (no plotting dependency): training curves."""
+"""RL training curves from a trainer's log history, as a self-contained SVG
+(no plotting dependency): reward, KL, reply length and refusal rate per step."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
+
+# curve title -> the key TRL's RLOO/GRPO trainers log it under
+CURVES = {"reward": "reward", "KL to reference": "kl", "reply length (tokens)": "completions/mean_length",
+          "refusal rate": "rewards/refusal/mean"}
+
+
+def curves(log_history: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    """``{title: [(step, value), ...]}`` for every curve in ``CURVES`` the log has."""
+    return {name: [(h["step"], float(h[key])) for h in log_history if key in h and "step" in h]
+            for name, key in CURVES.items()}
 
 
 def _ticks(lo: float, hi: float) -> list[float]:

@@ -13,12 +13,13 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
-from .errors import ConstitutionalError
-from .models.base import Conversation, Generator, SamplingParams
+from constitutional.core.config import RunConfig, dump_config
+from constitutional.core.errors import ConstitutionalError
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -58,7 +59,7 @@ class RunDir:
     def is_done(self, stage: str) -> bool:
         return self.manifest()["stages"].get(stage, {}).get("status") == "done"
 
-    def cache(self) -> "CallCache":
+    def cache(self) -> CallCache:
         return CallCache(self.root / "cache.sqlite")
 
 
@@ -133,38 +134,12 @@ class CallCache:
         self.db.commit()
 
 
-class CachedGenerator:
-    """A Generator that answers repeated calls from a CallCache and stores new
-    ones as soon as each batch returns. It is itself a Generator."""
-
-    def __init__(self, inner: Generator, cache: CallCache, chunk: int = 32):
-        self.inner, self.cache, self.chunk = inner, cache, chunk
-        self.name = inner.name
-        self.hits = self.misses = 0
-
-    def generate(self, conversations: Sequence[Conversation], params: SamplingParams, progress=None) -> list[str]:
-        keys = [CallCache.key("generate", self.name, list(c), params.to_dict()) for c in conversations]
-        return self._run(keys, list(conversations), lambda convs: self.inner.generate(convs, params), progress)
-
-    def option_probs(self, conversations: Sequence[Conversation], options: Sequence[str], progress=None):
-        keys = [CallCache.key("option_probs", self.name, list(c), list(options)) for c in conversations]
-        return self._run(keys, list(conversations), lambda convs: self.inner.option_probs(convs, options), progress)
-
-    def _run(self, keys, convs, call, progress):
-        found = self.cache.get_many(keys)
-        self.hits += len(found)
-        if progress is not None:
-            progress(len(found))
-        # similar lengths share a batch: less padding in local backends
-        todo = sorted((i for i, k in enumerate(keys) if k not in found),
-                      key=lambda i: sum(len(m["content"]) for m in convs[i]))
-        self.misses += len(todo)
-        for start in range(0, len(todo), self.chunk):
-            idx = todo[start : start + self.chunk]
-            results = call([convs[i] for i in idx])
-            new = {keys[i]: r for i, r in zip(idx, results)}
-            self.cache.put_many(new)
-            found.update(new)
-            if progress is not None:
-                progress(len(idx))
-        return [found[k] for k in keys]
+def open_run(cfg: RunConfig, stage: str) -> RunDir:
+    """The run directory, with the resolved config written twice: at the root
+    (the latest command) and in the stage's folder (what produced its files,
+    even when later commands on the same run change other settings)."""
+    run = RunDir(cfg.run_dir)
+    text = dump_config(cfg)
+    (run.root / "config.yaml").write_text(text, encoding="utf-8")
+    (run.stage_dir(stage) / "config.yaml").write_text(text, encoding="utf-8")
+    return run

@@ -7,12 +7,12 @@ That list is cheap and transparent but crude: it misses refusals written
 without the stock words ("That's not something I'll walk anyone through"),
 and it calls "Sorry to hear that! Here's how..." a refusal. So the lists
 below are not used as a verdict on their own; ``pattern_features`` turns them
-into numbers that ``eval.refusal_classifier`` learns to weigh together with
+into numbers that ``refusal.classifier`` learns to weigh together with
 word and character n-grams, trained on labeled replies.
 
-``looks_like_refusal`` (the quick before/after table, the revision filter, the
-RL refusal monitor) asks that classifier, so every part of the project
-counts refusals the same way.
+``classifier.looks_like_refusal`` (the quick before/after table, the revision
+filter, the RL refusal monitor) asks that classifier, so every part of the
+project counts refusals the same way.
 """
 
 from __future__ import annotations
@@ -176,11 +176,3 @@ def rule_class(prompt: str, response: str) -> str:
     if f["partial_cues"] or (f["has_steps"] and f["log_words_after_refusal"] > math.log1p(40) / 6):
         return "partial"
     return "refuse"
-
-
-def looks_like_refusal(text: str) -> bool:
-    """Full or partial refusal, by the evaluation's refusal classifier.
-    ``"I'm sorry, I can't help with that." -> True``; ``"Sure! Step 1..." -> False``"""
-    from .eval.refusal_classifier import default_classifier
-
-    return default_classifier().classify("", text) != "comply"

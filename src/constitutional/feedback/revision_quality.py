@@ -10,9 +10,9 @@ revision, and the SFT stage drops flagged ones by default.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
-from ..refusal import content_words, looks_like_refusal
+from constitutional.refusal import content_words, looks_like_refusal
 
 _META_PREFIX = re.compile(
     r"^\s*(?:(?:sure|okay|ok|certainly|of course)[,!.]?\s*)?"
@@ -62,7 +62,8 @@ def revision_flags(revision: str, critique: str, original: str, demo_texts: Iter
     ``off_topic``: shares no content word with the prompt or the original
     answer and is not a refusal (small critics drift into unrelated text)."""
     flags = []
-    if prompt and not looks_like_refusal(revision) and not content_words(revision) & content_words(prompt + " " + original):
+    on_topic = content_words(revision) & content_words(prompt + " " + original)
+    if prompt and not on_topic and not looks_like_refusal(prompt, revision):
         flags.append("off_topic")
     if len(re.findall(r"\w+", revision)) < 3:
         flags.append("empty")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ConstitutionalError
-from ..prompts import _rows
+from constitutional.core.errors import ConstitutionalError
+from constitutional.prompts import read_rows
 
 FIELDS = {
     "refusal_labels": {"id": str, "prompt": str, "response": str, "label": ("comply", "partial", "refuse"),
@@ -41,7 +41,7 @@ def load_labeled(name: str, kind: str | None = None, split: str | None = None) -
         raise ConstitutionalError(f"labeled set '{name}' not found", file=path,
                                   hint="reinstall the package, or pass a JSONL file with fields " + ", ".join(fields))
     out = []
-    for n, row in _rows(path):  # the prompt loader's reader: bad JSON is reported with its line
+    for n, row in read_rows(path):  # the prompt loader's reader: bad JSON is reported with its line
         for key, want in fields.items():
             value = row.get(key)
             ok = value in want and type(value) is type(want[0]) if isinstance(want, tuple) else isinstance(value, want)

@@ -20,12 +20,13 @@ such labels to [0.4, 0.6] because reasoning makes them overconfident).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
-from .errors import ConstitutionalError
-from .models.base import Conversation, Generator, SamplingParams
+from constitutional.core.errors import ConstitutionalError
+from constitutional.models.base import Conversation, Generator, SamplingParams
+from constitutional.prompts import packaged_path, read_rows
 
 OPTIONS = ("A", "B")
 ANSWER_PREFIX = "The answer is: ("
@@ -65,13 +66,11 @@ class JudgeSettings:
 
 
 def load_shots(name_or_path: str = "feedback_fewshot") -> list[Shot]:
-    from .prompts import _rows, packaged_path
-
     path = packaged_path(name_or_path) if not Path(name_or_path).suffix else Path(name_or_path)
     if not path.is_file():
         raise ConstitutionalError("feedback few-shot file not found", file=path)
     out = []
-    for n, d in _rows(path):  # malformed JSON is reported with its line by the shared reader
+    for n, d in read_rows(path):  # malformed JSON is reported with its line by the shared reader
         try:
             out.append(Shot(d["prompt"], d["first"], d["second"], d["question"], d["reasoning"], d["answer"]))
         except KeyError as e:
@@ -131,7 +130,7 @@ def score_pairs(model: Generator, pairs: Sequence[Pair], questions: Sequence[Seq
     convs = [judge_conversation(pairs[i], q, s, settings, r) for (i, q, s), r in zip(jobs, reasoning)]
     probs = model.option_probs(convs, OPTIONS, **({"progress": progress} if progress else {}))
     per_pair: list[list[tuple[float, float]]] = [[] for _ in pairs]
-    for (i, q, swapped), (pa, pb), r in zip(jobs, probs, reasoning):
+    for (i, _q, swapped), (pa, pb), _r in zip(jobs, probs, reasoning):
         per_pair[i].append((pb if swapped else pa, pa))  # (P(pair.a wins), P(slot A))
     out = []
     for i, scored in enumerate(per_pair):

@@ -1,0 +1,60 @@
+"""A Generator that answers repeated calls from the run's call cache.
+
+Every stage talks to its models through ``cached_model(cfg, run, spec)``: a
+killed stage that reruns gets each call it already made back from
+``<run>/cache.sqlite`` instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from constitutional.core.config import RunConfig
+from constitutional.core.runs import CallCache, RunDir
+from constitutional.models.base import Conversation, Generator, SamplingParams
+from constitutional.models.registry import load_generator
+
+
+class CachedGenerator:
+    """A Generator that answers repeated calls from a CallCache and stores new
+    ones as soon as each batch returns. It is itself a Generator."""
+
+    def __init__(self, inner: Generator, cache: CallCache, chunk: int = 32):
+        self.inner, self.cache, self.chunk = inner, cache, chunk
+        self.name = inner.name
+        self.hits = self.misses = 0
+
+    def generate(self, conversations: Sequence[Conversation], params: SamplingParams, progress=None) -> list[str]:
+        keys = [CallCache.key("generate", self.name, list(c), params.to_dict()) for c in conversations]
+        return self._run(keys, list(conversations), lambda convs: self.inner.generate(convs, params), progress)
+
+    def option_probs(self, conversations: Sequence[Conversation], options: Sequence[str], progress=None):
+        keys = [CallCache.key("option_probs", self.name, list(c), list(options)) for c in conversations]
+        return self._run(keys, list(conversations), lambda convs: self.inner.option_probs(convs, options), progress)
+
+    def _run(self, keys, convs, call, progress):
+        found = self.cache.get_many(keys)
+        self.hits += len(found)
+        if progress is not None:
+            progress(len(found))
+        # similar lengths share a batch: less padding in local backends
+        todo = sorted((i for i, k in enumerate(keys) if k not in found),
+                      key=lambda i: sum(len(m["content"]) for m in convs[i]))
+        self.misses += len(todo)
+        for start in range(0, len(todo), self.chunk):
+            idx = todo[start : start + self.chunk]
+            results = call([convs[i] for i in idx])
+            new = {keys[i]: r for i, r in zip(idx, results)}
+            self.cache.put_many(new)
+            found.update(new)
+            if progress is not None:
+                progress(len(idx))
+        return [found[k] for k in keys]
+
+
+def cached_model(cfg: RunConfig, run: RunDir, spec: str | None = None) -> CachedGenerator:
+    """``spec`` (default: the run's model), loaded with the run's settings, behind the run's cache."""
+    spec = spec or cfg.model
+    gen = load_generator(spec, dtype=cfg.dtype, batch_size=cfg.batch_size, trust_remote_code=cfg.trust_remote_code,
+                         **({"concurrency": cfg.concurrency} if spec.startswith("openai:") else {}))
+    return CachedGenerator(gen, run.cache(), chunk=cfg.batch_size)
