@@ -21,7 +21,7 @@ import argparse
 import re
 import time
 
-from constitutional.judge import ANSWER_PREFIX, JudgeSettings, Pair, judge_conversation, score_pairs
+from constitutional.feedback.judge import ANSWER_PREFIX, JudgeSettings, Pair, judge_conversation, score_pairs
 from constitutional.models import SamplingParams, load_generator
 from constitutional.prompts import load_preferences
 

@@ -60,7 +60,7 @@ def main() -> None:
     variants = {"baseline": (HFTopP, 0), "+topk": (hf_backend.TopKTopP, 0), "+prefix": (hf_backend.TopKTopP, 32)}
     gen.generate(batch[:2], SamplingParams(max_new_tokens=4, temperature=0))  # warm-up
     results = {}
-    for rep in range(args.repeats):
+    for _rep in range(args.repeats):
         for name, (sampler, min_prefix) in variants.items():
             hf_backend.TopKTopP, saved = sampler, hf_backend.TopKTopP
             gen.min_shared_prefix, gen._prefix = min_prefix, None

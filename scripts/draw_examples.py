@@ -18,7 +18,7 @@ import json
 import random
 from pathlib import Path
 
-from constitutional.eval.refusal_classifier import default_classifier
+from constitutional.refusal.classifier import default_classifier
 
 
 def main() -> None:
