@@ -149,3 +149,35 @@ def test_option_probs_with_a_shared_prefix_cache_match_plain_batches(tiny_model_
         assert shared._prefix is not None and len(shared._prefix[0]) > 32  # the prefix cache was used
         for a, b in zip(plain, got):
             assert a == pytest.approx(b, abs=1e-4)
+
+
+def test_a_prompts_sample_does_not_depend_on_its_batch(tiny_model_dir):
+    """Sampling at T=1: prompt A gets the same reply alone, in a batch of three, after other
+    prompts, and at batch size 1 or 4; another seed gives another reply."""
+    from constitutional.models.hf import TransformersGenerator
+
+    convs = [[{"role": "user", "content": t}] for t in
+             ("Name a color.", "Write a long story about a dragon who learns to bake bread.", "Hi")]
+    params = SamplingParams(max_new_tokens=12, temperature=1.0, top_p=0.95, seed=3)
+    wide = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=4, min_shared_prefix=0)
+    narrow = TransformersGenerator(tiny_model_dir, dtype="float32", batch_size=1, min_shared_prefix=0)
+    alone = wide.generate(convs[:1], params)[0]
+    assert wide.generate(convs, params)[0] == alone
+    assert wide.generate(convs[::-1], params)[2] == alone
+    assert narrow.generate(convs, params)[0] == alone
+    other = [wide.generate(convs[:1], SamplingParams(max_new_tokens=12, temperature=1.0, seed=s))[0] for s in (4, 5)]
+    assert any(o != alone for o in other)
+
+
+def test_top_p_one_is_no_nucleus_cut():
+    """1000 equally likely tokens: at top_p=1 the draws spread past the 100 that the
+    top-k-bounded nucleus keeps; at top_p=0.95 they stay inside those 100."""
+    from constitutional.models.hf import SeededSampler
+
+    scores = torch.zeros(1, 1000)
+
+    def drawn(top_p):
+        return {int(SeededSampler(1.0, top_p, [s])(None, scores).argmax()) for s in range(400)}
+
+    assert len(drawn(1.0)) > 150
+    assert len(drawn(0.95)) <= 100

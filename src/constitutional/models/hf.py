@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from constitutional.core.errors import ConstitutionalError
+from constitutional.core.seeding import seed_for
 from constitutional.models.base import Conversation, SamplingParams, truncate_at_stop
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -113,7 +114,7 @@ class TransformersGenerator:
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         out: list[str] = [""] * len(encoded)
         pad = self.tokenizer.pad_token_id
-        for b, idx in enumerate(self._batches(order, self.batch_size)):
+        for idx in self._batches(order, self.batch_size):
             rows = [encoded[i] for i in idx]
             shared = self._shared_len(rows)
             prefix = rows[0][:shared]
@@ -126,13 +127,14 @@ class TransformersGenerator:
                 ids[row, shared + width - (len(r) - shared) :] = torch.tensor(r[shared:])
                 mask[row, shared + width - (len(r) - shared) :] = 1
             extra = {self._cache_kw: self._prefix_cache(prefix, len(idx))} if shared else {}
-            torch.manual_seed(params.seed * 1_000_003 + b)
-            sample = params.temperature > 0
+            # sampling draws from each row's own generator, seeded by its prompt: a prompt's sample
+            # does not depend on the batch it lands in (generate itself then only takes the argmax)
+            sampler = SeededSampler(params.temperature, params.top_p, [seed_for(params.seed, rows[r])
+                                                                       for r in range(len(idx))])
             gen = self.model.generate(
                 input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **extra,
-                max_new_tokens=params.max_new_tokens, do_sample=sample,
-                temperature=params.temperature if sample else None, top_p=None, top_k=None,
-                logits_processor=[TopKTopP(params.top_p)] if sample else None,
+                max_new_tokens=params.max_new_tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
+                logits_processor=[sampler] if params.temperature > 0 else None,
                 repetition_penalty=params.repetition_penalty, pad_token_id=pad,
                 # stop early on stop strings; the text is still cut at them below
                 **({"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}),
@@ -260,6 +262,31 @@ class TopKTopP:
         drop = (probs.cumsum(dim=-1) - probs) >= self.top_p
         values = values.masked_fill(drop, -math.inf)
         return torch.full_like(scores, -math.inf).scatter_(-1, idx, values)
+
+
+class SeededSampler:
+    """Temperature, then the nucleus (``TopKTopP``; none at ``top_p=1``), then one
+    draw per row by inverse CDF from that row's own ``torch.Generator``; returns
+    logits where only the drawn token is finite, so greedy decoding keeps it.
+
+    Each row draws once per step from its own generator, so its t-th token
+    depends on its seed and its logits only, never on the other rows of the
+    batch or on how many there are (``transformers`` samples a whole batch from
+    one global generator)."""
+
+    def __init__(self, temperature: float, top_p: float, seeds: Sequence[int]):
+        self.temperature = temperature
+        self.nucleus = TopKTopP(top_p) if top_p < 1.0 else None
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.float() / self.temperature
+        if self.nucleus is not None:
+            scores = self.nucleus(input_ids, scores)
+        cdf = scores.softmax(dim=-1).cumsum(dim=-1)
+        u = 1 - torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(cdf.device)  # in (0, 1]
+        picks = (cdf < (u * cdf[:, -1])[:, None]).sum(dim=-1).clamp(max=scores.shape[-1] - 1)
+        return torch.full_like(scores, -math.inf).scatter_(-1, picks[:, None], 0.0)
 
 
 def normalize_logprobs(logps: Sequence[float]) -> list[float]:
