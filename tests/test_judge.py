@@ -112,7 +112,30 @@ def test_agreement_reports_calibration():
 
 
 def test_tiny_model_scores_with_one_pass_per_prompt(tiny_generator):
-    """The real scorer: probabilities are normalized and both orders are read."""
-    results = score_pairs(tiny_generator, PAIRS[:2], [["Which reply is better?"]] * 2, JudgeSettings())
-    for r in results:
-        assert 0 < r["p_a"] < 1 and all(0 < x < 1 for x in r["scores"][0])
+    """The real scorer: 2 pairs x 2 orders are 4 judge prompts, one batch, and "A"/"B" are
+    single tokens, so the model runs exactly once; each P(A) is the softmax of the two
+    options' next-token log-probs that a full forward pass of the same prompt gives."""
+    import torch
+
+    calls = []
+    hook = tiny_generator.model.register_forward_hook(lambda *a: calls.append(1))
+    saved, tiny_generator.min_shared_prefix = tiny_generator.min_shared_prefix, 0  # no separate prefix pass
+    try:
+        results = score_pairs(tiny_generator, PAIRS[:2], [["Which reply is better?"]] * 2, JudgeSettings())
+    finally:
+        hook.remove()
+        tiny_generator.min_shared_prefix = saved
+    assert len(calls) == 1
+    tok = tiny_generator.tokenizer
+    a_id, b_id = (tok(x, add_special_tokens=False)["input_ids"][0] for x in ("A", "B"))
+    for pair, r in zip(PAIRS[:2], results):
+        expected = []
+        for swapped in (False, True):
+            ids = torch.tensor([tiny_generator.encode(judge_conversation(pair, "Which reply is better?", swapped,
+                                                                         JudgeSettings()))])
+            with torch.no_grad():
+                logits = tiny_generator.model(input_ids=ids).logits[0, -1]
+            p_first = torch.softmax(logits[[a_id, b_id]].float(), -1)[0].item()
+            expected.append(1 - p_first if swapped else p_first)  # P(pair.a wins) in that order
+        assert r["scores"][0] == pytest.approx(expected, abs=1e-4)
+        assert r["p_a"] == pytest.approx(sum(expected) / 2, abs=1e-4)

@@ -15,7 +15,6 @@ from constitutional.refusal import default_classifier
 from constitutional.stages import dpo, feedback, pairs, reward, rl
 from constitutional.stages.artifacts import LABELS_SCHEMA, PAIRS_SCHEMA
 from constitutional.train import rewards
-from constitutional.train.losses import soft_preference_loss
 
 REFUSAL = "I can't help with that, because it could hurt someone. A local support line can help."
 ANSWER = "Sure. Here is how, step by step: first open the settings, then pick the option you need."
@@ -31,17 +30,6 @@ def _cfg(tmp_path, tiny_model_dir, **over):
 def _mock_cfg(tmp_path, **over):
     return load_config(None, {"name": "t", "runs_dir": str(tmp_path), "model": "mock:rl", "batch_size": 4,
                               "pairs.limit": 6, "pairs.helpful_limit": 3, "feedback.check": False, **over})
-
-
-def test_soft_preference_loss_matches_the_hand_worked_value():
-    """r_a = 2, r_b = 1, target 0.75: the margin is 1, sigmoid(1) = 0.731059, so
-    BCE = -(0.75 * log 0.731059 + 0.25 * log 0.268941)
-        = 0.75 * 0.313262 + 0.25 * 1.313262 = 0.234946 + 0.328315 = 0.563261.
-    With target 1 it is TRL's hard loss, -log sigmoid(1) = 0.313262."""
-    loss = soft_preference_loss(torch.tensor([2.0]), torch.tensor([1.0]), torch.tensor([0.75]))
-    assert loss.item() == pytest.approx(0.563261, abs=1e-5)
-    hard = soft_preference_loss(torch.tensor([2.0]), torch.tensor([1.0]), torch.tensor([1.0]))
-    assert hard.item() == pytest.approx(-math.log(1 / (1 + math.exp(-1))), abs=1e-6)
 
 
 @pytest.mark.parametrize("strategy", ["judge", "contrastive"])
