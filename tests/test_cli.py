@@ -77,3 +77,47 @@ def test_prompts_commands(tmp_path):
     bad.write_text("id,prompt\na,hello\nb,\n")
     r = runner.invoke(app, ["prompts", "validate", str(bad)])
     assert r.exit_code == 2 and f"{bad}:3" in r.output and "'prompt'" in r.output
+
+
+def test_stage_help_is_the_stage_docstring():
+    from constitutional.cli import stage_help
+    from constitutional.stages import sft
+
+    assert stage_help("sft") == " ".join(sft.__doc__.split("\n\n")[0].split())
+    r = runner.invoke(app, ["sft", "--help"], terminal_width=200)
+    assert r.exit_code == 0 and "SFT on the run's training targets" in r.output
+
+
+def test_the_default_pipeline_end_to_end(tmp_path, tiny_model_dir):
+    """Every stage of configs/demo.yaml, in its order, through `constitutional run`, on the tiny
+    model with small limits: distill -> sft -> pairs -> feedback (AI labels) -> reward ->
+    rl against the `preference_model` reward -> compare -> eval with its report."""
+    import yaml
+
+    from constitutional.core.config import load_config
+
+    demo = load_config("configs/demo.yaml")
+    assert demo.rl.reward == "preference_model"
+    small = ["--distill.harmful_limit=2", "--distill.benign_limit=2", "--distill.helpful_limit=2",
+             "--distill.max_new_tokens=8", "--distill.reason_tokens=6", "--distill.alternative_tokens=6",
+             "--sft.epochs=1", "--sft.max_length=96", "--pairs.limit=4", "--pairs.helpful_limit=2",
+             "--pairs.max_new_tokens=8", "--feedback.check_limit=4", "--reward.epochs=1", "--rl.steps=1",
+             "--rl.num_generations=2", "--rl.max_new_tokens=8", "--rl.limit=2", "--compare.per_set=1",
+             "--compare.max_new_tokens=8", "--eval.harmful_limit=2", "--eval.benign_limit=2",
+             "--eval.helpful_limit=2", "--eval.jailbreak_behaviors=1", "--eval.max_new_tokens=8",
+             "--eval.elo_prompts=1", "--eval.elo_bootstrap=10", "--eval.harm_check_limit=5",
+             "--eval.judge_check_limit=2", "--eval.examples=1"]
+    r = runner.invoke(app, ["run", "configs/demo.yaml", f"--runs_dir={tmp_path}", f"--model=hf:{tiny_model_dir}",
+                            "--dtype=float32", "--batch_size=4", *small])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "demo"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert list(manifest["stages"]) == demo.stages and all(s["status"] == "done" for s in manifest["stages"].values())
+    labels = [json.loads(line) for line in (run / "feedback" / "labels.jsonl").read_text().splitlines()]
+    assert labels and all(r["label_source"] == "ai feedback" for r in labels)
+    assert yaml.safe_load((run / "rl" / "config.yaml").read_text())["rl"]["reward"] == "preference_model"
+    for stage in ("sft", "reward", "rl"):
+        assert (run / stage / "model" / "config.json").is_file()
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"base", "sft", "rl"}
+    assert (run / "eval" / "report.html").is_file()

@@ -6,8 +6,10 @@ e.g. ``constitutional run demo.yaml --sl_cai.rounds=2 --name=try2``.
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
+import importlib.util
 import time
 from pathlib import Path
 
@@ -69,19 +71,17 @@ def run(ctx: typer.Context, config: Path | None = typer.Argument(None, help="YAM
     console.print(f"run directory: [bold]{cfg.run_dir}[/]")
 
 
-STAGE_COMMANDS = {
-    "sl-cai": ("sl_cai", "SL-CAI: responses, critiques and revisions against sampled principles."),
-    "distill": ("distill", "Context distillation: answers under the constitution's context, best-of-N by the refusal classifier."),
-    "sft": ("sft", "Supervised fine-tuning on the run's SL-CAI revisions plus helpful answers."),
-    "pairs": ("pairs", "RL-CAI: two replies per prompt (judge, revision or contrastive strategy)."),
-    "feedback": ("feedback", "RL-CAI: soft AI preference labels, both orders, judge accuracy recorded."),
-    "reward": ("reward", "Train the preference model on the run's labeled pairs (soft or hard labels)."),
-    "rl": ("rl", "RL (RLOO/GRPO) of the SL-CAI policy against the run's reward, with a KL penalty."),
-    "dpo": ("dpo", "DPO of the SL-CAI policy on the run's AI preferences (soft labels as weights)."),
-    "generate": ("generate", "Answer a prompt set with any model (--model=SPEC --generate.prompts=FILE)."),
-    "compare": ("compare", "Before/after table of the base and tuned model on held-out prompts."),
-    "eval": ("eval", "Evaluate the run's models on held-out suites with measured judges; writes eval/report.html."),
-}
+# command -> stage module; each command's help is its module's docstring, so it cannot drift
+STAGE_COMMANDS = {"sl-cai": "sl_cai", "distill": "distill", "sft": "sft", "pairs": "pairs", "feedback": "feedback",
+                  "reward": "reward", "rl": "rl", "dpo": "dpo", "generate": "generate", "compare": "compare",
+                  "eval": "eval"}
+
+
+def stage_help(stage: str) -> str:
+    """The first paragraph of a stage module's docstring, read without importing it (no torch at --help)."""
+    spec = importlib.util.find_spec(f"constitutional.stages.{stage}")
+    doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
+    return " ".join(doc.split("\n\n")[0].split())
 
 
 def _stage_command(command: str, stage: str, help_text: str) -> None:
@@ -91,8 +91,8 @@ def _stage_command(command: str, stage: str, help_text: str) -> None:
         _run_stage(stage, config, ctx.args)
 
 
-for _command, (_stage, _help) in STAGE_COMMANDS.items():
-    _stage_command(_command, _stage, _help)
+for _command, _stage in STAGE_COMMANDS.items():
+    _stage_command(_command, _stage, stage_help(_stage))
 
 
 @app.command("judge-check", context_settings=EXTRA)
@@ -191,8 +191,8 @@ def init(directory: Path = typer.Argument(Path("."), help="where to write config
         path.write_text(text, encoding="utf-8")
         written.append(str(path))
     console.print("wrote " + ", ".join(written))
-    console.print(f"next: set sl_cai.constitution to {directory / 'constitution.yaml'} in the config, then "
-                  f"`constitutional run {directory / 'config.yaml'}`")
+    console.print(f"next: set feedback.constitution (and sl_cai.constitution for the SL-CAI pipeline) to "
+                  f"{directory / 'constitution.yaml'} in the config, then `constitutional run {directory / 'config.yaml'}`")
 
 
 @constitution_app.command("list")

@@ -157,7 +157,7 @@ class RewardConfig(Section):
 class RLConfig(Section):
     algorithm: Literal["rloo", "grpo"] = Field("rloo", description="TRL online trainer (PPO was removed from TRL)")
     reward: str = Field("preference_model", description="reward function: preference_model (this run's), or "
-                        "another registered in constitutional.rewards")
+                        "another registered in constitutional.train.rewards")
     prompts: str = Field("redteam", description="prompts the policy answers during RL")
     split: str | None = Field("train", description="split of the RL prompt set")
     helpful_prompts: str | None = Field("helpful", description="helpful prompts mixed in 1:1 (null: none), so "

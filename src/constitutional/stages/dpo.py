@@ -4,7 +4,7 @@ model plus RL (Rafailov et al. 2023), with TRL's DPOTrainer.
 Each labeled pair is oriented so the preferred reply is ``chosen``; pairs
 whose label is within ``dpo.min_confidence`` of a coin flip are dropped. Soft
 labels enter as per-pair weights |2p - 1| (``WeightedDPOTrainer``; the module
-doc of ``constitutional.training`` says why weights rather than smoothing).
+doc of ``constitutional.train.losses`` says why weights rather than smoothing).
 Hard labels (revision, contrastive, human) weigh 1. The reference is the
 policy DPO starts from (this run's SFT model if trained). Output:
 ``<run>/dpo/model``.

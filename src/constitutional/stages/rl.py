@@ -6,7 +6,7 @@ removed PPOTrainer).
 Each step samples ``rl.num_generations`` replies for ``rl.prompts_per_step``
 prompts (red-team and helpful prompts mixed, so the policy is not only ever
 asked harmful things), scores them with the reward from the registry in
-``constitutional.rewards`` (the seam rule-based rewards and Safe RLHF plug
+``constitutional.train.rewards`` (the seam other rewards plug
 into), and updates the policy. A second reward, the refusal monitor, runs
 with weight 0: it changes nothing and puts the refusal rate in the logs.
 

@@ -1,9 +1,12 @@
-"""SFT on SL-CAI revisions mixed with helpful responses (Bai et al. 2022, sec. 3.1).
+"""SFT on the run's training targets (``sft.data``: context-distilled answers,
+SL-CAI revisions, or both), optionally mixed with the base model's helpful
+answers (Bai et al. 2022, sec. 3.1).
 
 The paper fine-tunes on revisions plus helpfulness samples from the
 helpful model so harmlessness training does not erode helpfulness. Here the
 helpful samples are the base model's own answers to the helpful prompt set's
-*train* split (cached like every model call), ``helpful_ratio`` per revision.
+*train* split (cached like every model call), ``helpful_ratio`` per target;
+distilled data answers helpful prompts itself, so the default ratio is 0.
 
 Examples are TRL conversational prompt/completion pairs, so the loss covers
 only the assistant's answer. Training is TRL's ``SFTTrainer``; with
