@@ -79,4 +79,4 @@ def test_weighted_dpo_trainer_is_trls_per_pair_loss_weighted_in_one_pass(tmp_pat
         one = {k: (v[[i, n + i]] if v.shape[0] == 2 * n else v[i : i + 1]) for k, v in batch.items() if k != "weight"}
         per_pair.append(DPOTrainer.compute_loss(trainer, trainer.model, one).item())
     assert per_pair[0] != pytest.approx(per_pair[1])
-    assert loss.item() == pytest.approx(sum(w * l for w, l in zip(weights, per_pair)) / n, rel=1e-4)
+    assert loss.item() == pytest.approx(sum(w * x for w, x in zip(weights, per_pair)) / n, rel=1e-4)

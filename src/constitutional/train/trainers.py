@@ -24,26 +24,39 @@ from trl.trainer.reward_trainer import DataCollatorForPreference as RewardCollat
 from constitutional.train.losses import soft_preference_loss, weighted_dpo_loss
 
 
-@dataclass
-class SoftRewardCollator(RewardCollator):
-    def torch_call(self, examples):
-        out = super().torch_call(examples)
-        out["target"] = torch.tensor([float(e["target"]) for e in examples])
-        return out
+def with_column(collator: type, column: str) -> type:
+    """A TRL preference collator that also batches one float ``column`` of the examples."""
+
+    @dataclass
+    class Collator(collator):
+        def torch_call(self, examples):
+            out = super().torch_call(examples)
+            out[column] = torch.tensor([float(e[column]) for e in examples])
+            return out
+
+    return Collator
 
 
-class SoftRewardTrainer(RewardTrainer):
+class KeepsColumn:
+    """Mixin: keep ``column`` through the Trainer's filter of unused dataset columns."""
+
+    column: str
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        if self.column not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, self.column]
+
+
+class SoftRewardTrainer(KeepsColumn, RewardTrainer):
     """TRL's RewardTrainer with a ``target`` column: P(chosen better than rejected)."""
+
+    column = "target"
 
     def __init__(self, *args, **kwargs):
         tokenizer = kwargs["processing_class"]
-        kwargs.setdefault("data_collator", SoftRewardCollator(pad_token_id=tokenizer.pad_token_id))
+        kwargs.setdefault("data_collator", with_column(RewardCollator, "target")(pad_token_id=tokenizer.pad_token_id))
         super().__init__(*args, **kwargs)
-
-    def _set_signature_columns_if_needed(self):  # keep ``target`` through the Trainer's column filter
-        super()._set_signature_columns_if_needed()
-        if "target" not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, "target"]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         target = inputs.pop("target")
@@ -55,33 +68,22 @@ class SoftRewardTrainer(RewardTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
-@dataclass
-class WeightedDPOCollator(DPOCollator):
-    def torch_call(self, examples):
-        out = super().torch_call(examples)
-        out["weight"] = torch.tensor([float(e["weight"]) for e in examples])
-        return out
-
-
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
 
 
-class WeightedDPOTrainer(DPOTrainer):
+class WeightedDPOTrainer(KeepsColumn, DPOTrainer):
     """TRL's DPOTrainer with a per-pair ``weight`` column (see the module doc)."""
+
+    column = "weight"
 
     def __init__(self, *args, **kwargs):
         tokenizer, targs = kwargs["processing_class"], kwargs["args"]
         if list(targs.loss_type) != ["sigmoid"] or targs.f_divergence_type != "reverse_kl" or targs.ld_alpha \
                 or targs.use_weighting:
             raise ValueError("WeightedDPOTrainer implements the standard sigmoid DPO loss only")
-        kwargs.setdefault("data_collator", WeightedDPOCollator(pad_token_id=tokenizer.pad_token_id,
-                                                               max_length=targs.max_length))
+        kwargs.setdefault("data_collator", with_column(DPOCollator, "weight")(pad_token_id=tokenizer.pad_token_id,
+                                                                               max_length=targs.max_length))
         super().__init__(*args, **kwargs)
-
-    def _set_signature_columns_if_needed(self):  # keep ``weight`` through the Trainer's column filter
-        super()._set_signature_columns_if_needed()
-        if "weight" not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, "weight"]
 
     def sequence_logps(self, model, inputs) -> torch.Tensor:
         """Summed completion log-probs of every row ([chosen..., rejected...]), one forward pass."""
