@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from constitutional.core.config import commented_yaml, load_config
+from constitutional.core.config import CalibrateConfig, commented_yaml, load_config
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.ui import console, summary, table
 
@@ -41,6 +41,12 @@ def friendly(fn):
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _option(section, name: str, **kw):
+    """A typer option whose default and help are the config field's (one source of truth)."""
+    field = section.model_fields[name]
+    return typer.Option(field.default, help=field.description, **kw)
 
 
 def _config(config: Path | None, args: list[str]):
@@ -131,11 +137,11 @@ def calibrate(
                                          "packaged look-alike set)"),
     out: Path = typer.Option(Path("calibration"), help="output directory"),
     limit: int | None = typer.Option(None, min=1, help="at most this many prompts from each file"),
-    max_new_tokens: int = typer.Option(96, min=8, help="max new tokens per answer (greedy)"),
-    concurrency: int = typer.Option(4, min=1, help="requests in flight per endpoint (latency is per request)"),
-    batch_size: int = typer.Option(8, min=1, help="batch size for local models (latency is per batch)"),
-    dtype: str = typer.Option("auto", help="local models: auto, float32 or bfloat16"),
-    seed: int = typer.Option(0, help="seed for picking prompts when --limit is set"),
+    max_new_tokens: int = _option(CalibrateConfig, "max_new_tokens", min=8),
+    concurrency: int = _option(CalibrateConfig, "concurrency", min=1),
+    batch_size: int = _option(CalibrateConfig, "batch_size", min=1),
+    dtype: str = _option(CalibrateConfig, "dtype"),
+    seed: int = _option(CalibrateConfig, "seed"),
 ):
     """Compare models or endpoints on your own prompts: refusal rate, false refusals, latency, refusal tone.
 

@@ -204,6 +204,17 @@ class GenerateConfig(Section):
     top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
 
 
+class CalibrateConfig(Section):
+    """``constitutional calibrate``'s settings (its command-line options take their defaults and help from here)."""
+
+    max_new_tokens: int = Field(96, ge=8, description="max new tokens per answer (greedy)")
+    concurrency: int = Field(4, ge=1, description="requests in flight per endpoint: fewer than a run's, so latency "
+                             "is close to what one client sees (it is per request)")
+    batch_size: int = Field(8, ge=1, description="batch size for local models (latency is per batch, so small)")
+    dtype: str = Field("auto", description="local models: auto, float32 or bfloat16")
+    seed: int = Field(0, description="seed for picking prompts when --limit is set")
+
+
 class EvalModel(Section):
     label: str = Field(description="name of the model in the report")
     spec: str = Field(description="model spec: smollm2-135m, hf:/path or openai:http://host:port/v1#model")
