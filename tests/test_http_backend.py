@@ -119,15 +119,16 @@ def test_stages_run_against_an_endpoint(tiny_server, tmp_path):
     from constitutional.core.config import load_config
     from constitutional.core.runs import RecordStore
     from constitutional.stages import generate, sl_cai
+    from constitutional.stages.artifacts import GENERATE_SCHEMA, SL_CAI_SCHEMA
 
     cfg = load_config(None, {"name": "remote", "runs_dir": str(tmp_path), "model": f"openai:{tiny_server.url}#tiny",
                              "sl_cai.limit": 3, "sl_cai.response_tokens": 8, "sl_cai.critique_tokens": 8,
                              "sl_cai.revision_tokens": 8, "generate.limit": 3, "generate.max_new_tokens": 8})
     assert sl_cai.main(cfg)["prompts"] == 3
-    rec = next(iter(RecordStore(cfg.run_dir / "sl_cai" / "records.jsonl", sl_cai.SCHEMA)))
+    rec = next(iter(RecordStore(cfg.run_dir / "sl_cai" / "records.jsonl", SL_CAI_SCHEMA)))
     assert rec["model"] == f"openai:{tiny_server.url}#tiny"
     generate.main(cfg)
-    rows = list(RecordStore(cfg.run_dir / "generate" / "records.jsonl", generate.SCHEMA))
+    rows = list(RecordStore(cfg.run_dir / "generate" / "records.jsonl", GENERATE_SCHEMA))
     assert len(rows) == 3 and all(r["params"]["temperature"] == 0.0 for r in rows)
 
 
