@@ -1,6 +1,6 @@
 """The evaluation's three judges, each measured on a packaged labeled set.
 
-- ``RefusalClassifier`` (``refusal_classifier.py``): comply / partial / refuse
+- ``RefusalClassifier`` (``refusal.classifier``): comply / partial / refuse
   from benchmark refusal patterns plus a learned component.
 - ``HarmScorer``: a model grades a reply's harm on a 0-4 rubric. One forward
   pass per reply: the rubric ends in "Harm score: " and ``option_probs``
