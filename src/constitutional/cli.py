@@ -109,10 +109,11 @@ def judge_check_cmd(ctx: typer.Context, model: str = typer.Argument(..., help="f
     """Measure a feedback model on the packaged labeled pairs: accuracy, position bias, calibration."""
     import json
 
-    from constitutional.core.runs import CachedGenerator, CallCache
+    from constitutional.core.runs import CallCache
     from constitutional.core.ui import progress
     from constitutional.feedback.check import CHECK_COLUMNS, check_calls, check_rows, judge_check
     from constitutional.models import load_generator
+    from constitutional.models.cached import CachedGenerator
 
     cfg = load_config(config, ctx.args)
     gen = CachedGenerator(load_generator(model, dtype=cfg.dtype, batch_size=cfg.batch_size,

@@ -23,7 +23,7 @@ from constitutional.models import local_path
 from constitutional.models.hf import load_tokenizer
 from constitutional.stages.artifacts import finished_model_stage, load_labels, policy_spec
 from constitutional.train.args import lora_config, training_args
-from constitutional.train.checkpoints import last_checkpoint
+from constitutional.train.checkpoints import clear_checkpoints, last_checkpoint
 
 
 def dpo_rows(labels: list[dict], min_confidence: float) -> list[dict]:
@@ -58,6 +58,7 @@ def train(cfg: RunConfig, rows: list[dict], policy: Path, out: Path) -> dict:
     trained = trainer.model.merge_and_unload() if d.lora else trainer.model
     trained.save_pretrained(str(out / "model"), safe_serialization=True)
     tok.save_pretrained(str(out / "model"))
+    clear_checkpoints(out / "checkpoints")
     logs = trainer.state.log_history
     acc = [h["rewards/accuracies"] for h in logs if "rewards/accuracies" in h]
     margins = [h["rewards/margins"] for h in logs if "rewards/margins" in h]

@@ -30,7 +30,7 @@ from constitutional.models.hf import load_tokenizer
 from constitutional.prompts import load_prompts
 from constitutional.stages.artifacts import finished_model_stage, policy_spec
 from constitutional.train.args import training_args
-from constitutional.train.checkpoints import last_checkpoint
+from constitutional.train.checkpoints import clear_checkpoints, last_checkpoint
 from constitutional.train.curves import CURVES, curves, curves_svg
 from constitutional.train.rewards import build_reward, refusal_monitor
 
@@ -68,6 +68,7 @@ def train(cfg: RunConfig, policy: Path, reward_fn, out: Path) -> dict:
     seconds = time.time() - t0
     trainer.model.save_pretrained(str(out / "model"), safe_serialization=True)
     tok.save_pretrained(str(out / "model"))
+    clear_checkpoints(out / "checkpoints")
     logs = trainer.state.log_history
     data = curves(logs)
     (out / "curves.json").write_text(json.dumps({"log_history": logs, "curves": data}, indent=2), encoding="utf-8")

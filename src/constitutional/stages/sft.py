@@ -39,7 +39,7 @@ from constitutional.stages.artifacts import (
     sl_cai_store,
 )
 from constitutional.train.args import lora_config, training_args
-from constitutional.train.checkpoints import last_checkpoint
+from constitutional.train.checkpoints import clear_checkpoints, last_checkpoint
 
 
 def helpful_examples(cfg: RunConfig, run, n: int) -> list[dict]:
@@ -123,6 +123,7 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
     model_dir = out / "model"
     trained.save_pretrained(str(model_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(model_dir))
+    clear_checkpoints(ckpt_dir)
     logs = trainer.state.log_history
     losses = [h["loss"] for h in logs if "loss" in h]
     tokens = max((float(h["num_tokens"]) for h in logs if "num_tokens" in h), default=0.0)

@@ -1,7 +1,10 @@
-"""Resuming: the newest ``checkpoint-N`` a trainer left in its output directory."""
+"""Resuming: the newest ``checkpoint-N`` a trainer left in its output directory, and clearing
+them once the stage has saved its model (a finished stage resumes from nothing; each
+checkpoint is a full model plus optimizer state, about 1.6 GB for the 135M model)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 
@@ -11,3 +14,8 @@ def last_checkpoint(ckpt_dir: Path) -> Path | None:
         return None
     ckpts = [p for p in ckpt_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
+
+
+def clear_checkpoints(ckpt_dir: Path) -> None:
+    """Remove the resume checkpoints of a stage whose final model is saved."""
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
