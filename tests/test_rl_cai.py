@@ -130,7 +130,7 @@ def test_killed_feedback_resumes_without_rescoring(tmp_path):
         assert r["label_source"] == "ai feedback" and len(r["scores"]) == 1 and r["judge"]["model"] == "mock:rl"
         refusal_in = [x == REFUSAL for x in (r["a"], r["b"])]
         want = 0.5 if refusal_in[0] == refusal_in[1] else (0.8 if refusal_in[0] else 0.2)
-        assert r["label"] == pytest.approx(want)  # both orders averaged: the slot does not matter
+        assert r["label"] == pytest.approx(want)  # the same labels as an uninterrupted run would give
 
 
 def _write_labels(run_dir, n=40, target=0.9):
