@@ -52,9 +52,12 @@ class CachedGenerator:
         return [found[k] for k in keys]
 
 
+def run_generator(cfg: RunConfig, spec: str) -> Generator:
+    """``spec`` loaded with the run's settings (dtype, batch size, endpoint concurrency), uncached."""
+    return load_generator(spec, dtype=cfg.dtype, batch_size=cfg.batch_size, trust_remote_code=cfg.trust_remote_code,
+                          **({"concurrency": cfg.concurrency} if spec.startswith("openai:") else {}))
+
+
 def cached_model(cfg: RunConfig, run: RunDir, spec: str | None = None) -> CachedGenerator:
     """``spec`` (default: the run's model), loaded with the run's settings, behind the run's cache."""
-    spec = spec or cfg.model
-    gen = load_generator(spec, dtype=cfg.dtype, batch_size=cfg.batch_size, trust_remote_code=cfg.trust_remote_code,
-                         **({"concurrency": cfg.concurrency} if spec.startswith("openai:") else {}))
-    return CachedGenerator(gen, run.cache(), chunk=cfg.batch_size)
+    return CachedGenerator(run_generator(cfg, spec or cfg.model), run.cache(), chunk=cfg.batch_size)

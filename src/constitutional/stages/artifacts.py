@@ -29,7 +29,7 @@ HELPFUL_SCHEMA = "constitutional.helpful/1"
 PAIRS_SCHEMA = "constitutional.pairs/1"
 LABELS_SCHEMA = "constitutional.labels/1"
 GENERATE_SCHEMA = "constitutional.generate/1"
-TUNED_STAGES = ("rl", "dpo", "sft")  # latest first: what a chained run produced last
+POLICY_STAGES = ("sft", "rl", "dpo")  # stages that leave a tuned policy in <run>/<stage>/model
 
 
 # -- models the stages leave ----------------------------------------------------------------------
@@ -51,7 +51,7 @@ def policy_spec(cfg: RunConfig, run: RunDir, override: str | None = None) -> str
 
 def final_model(run: RunDir) -> str | None:
     """The last tuned model of the run (RL, else DPO, else SFT), as a spec."""
-    return next((f"hf:{model_dir(run, s)}" for s in TUNED_STAGES if has_model(run, s)), None)
+    return next((f"hf:{model_dir(run, s)}" for s in ("rl", "dpo", "sft") if has_model(run, s)), None)
 
 
 def finished_model_stage(run: RunDir, stage: str) -> dict | None:

@@ -38,11 +38,10 @@ from constitutional.eval.scoring import HARMFUL_KINDS
 from constitutional.eval.suites import default_suites
 from constitutional.feedback.check import check_calls
 from constitutional.labeled import load_labeled
-from constitutional.models import SamplingParams, load_generator
-from constitutional.models.cached import cached_model
-from constitutional.stages.artifacts import has_model, model_dir
+from constitutional.models import SamplingParams
+from constitutional.models.cached import cached_model, run_generator
+from constitutional.stages.artifacts import POLICY_STAGES, has_model, model_dir
 
-TRAINED = ("sft", "rl", "dpo")  # stages whose <run>/<stage>/model is evaluated by default
 SUMMARY_COLUMNS = ["refusal_rate", "over_refusal_rate", "jailbreak_asr", "harm_score", "harmlessness_elo",
                    "helpfulness_elo", "latency_p50_s", "tokens_per_response"]
 
@@ -53,7 +52,7 @@ def eval_models(cfg: RunConfig, run: RunDir) -> list[EvalModel]:
         models = list(cfg.eval.models)
     else:
         models = [EvalModel(label="base", spec=cfg.model)]
-        models += [EvalModel(label=s, spec=f"hf:{model_dir(run, s)}") for s in TRAINED if has_model(run, s)]
+        models += [EvalModel(label=s, spec=f"hf:{model_dir(run, s)}") for s in POLICY_STAGES if has_model(run, s)]
     labels = [m.label for m in models]
     if not models or len(set(labels)) != len(labels):
         raise ConstitutionalError("eval.models needs at least one model and unique labels", field="eval.models",
@@ -63,12 +62,6 @@ def eval_models(cfg: RunConfig, run: RunDir) -> list[EvalModel]:
 
 def judge_spec(cfg: RunConfig) -> str:
     return cfg.eval.judge or cfg.feedback.model or cfg.model
-
-
-def _generator(cfg: RunConfig, spec: str):
-    extra = {"concurrency": cfg.concurrency} if spec.startswith("openai:") else {}
-    return load_generator(spec, dtype=cfg.dtype, batch_size=cfg.batch_size, trust_remote_code=cfg.trust_remote_code,
-                          **extra)
 
 
 def harm_scores(cfg: RunConfig, run: RunDir, records: list[dict], judges: list[dict]) -> dict:
@@ -119,7 +112,7 @@ def main(cfg: RunConfig) -> dict:
     answers, generated = {}, 0
     for m in models:
         with progress(f"answers: {m.label}", n_prompts) as advance:
-            answers[m.label], new = answer_suites(m.label, _generator(cfg, m.spec), suites, params, store,
+            answers[m.label], new = answer_suites(m.label, run_generator(cfg, m.spec), suites, params, store,
                                                   cfg.batch_size, cfg.concurrency, advance)
         generated += new
     records = [r for recs in answers.values() for r in recs]
