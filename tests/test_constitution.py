@@ -24,7 +24,7 @@ principles:
 
 def test_packaged_sets_have_the_promised_shape():
     assert {"cai-2022", "broad", "custom-example"} <= set(packaged_names())
-    assert len(load_constitution("cai-2022").principles) == 16
+    assert len(load_constitution("cai-2022").principles) == 26 and len(load_constitution("cai-2022").restricting) == 10
     broad = load_constitution("broad")
     sources = broad.sources()
     for src in ("human-rights", "terms-of-service", "non-western", "sparrow-rules", "lab-research"):

@@ -152,7 +152,7 @@ class PrefersLonger:
 
 def test_pairwise_judge_reads_both_orders_and_picks_questions_by_kind():
     model = PrefersLonger()
-    judge = PairwiseJudge(model, FeedbackConfig(check=False))
+    judge = PairwiseJudge(model, FeedbackConfig(check=False), "cai-2022")
     msgs = ({"role": "user", "content": "q"},)
     pairs = [Pair("p1", msgs, "a much longer answer", "short"), Pair("p2", msgs, "x", "a longer one")]
     assert judge.compare(pairs, ["harmful", "helpful"]) == pytest.approx([1.0, 0.0], abs=1e-4)
@@ -163,7 +163,7 @@ def test_pairwise_judge_reads_both_orders_and_picks_questions_by_kind():
 
 
 def test_pairwise_judge_measure_on_the_tiny_model(tiny_generator):
-    check = PairwiseJudge(tiny_generator, FeedbackConfig()).measure(limit=4)
+    check = PairwiseJudge(tiny_generator, FeedbackConfig(), "cai-2022").measure(limit=4)
     assert check["n"] == 4 and 0 <= check["accuracy"] <= 1 and "judge_pairs" in check["labeled_set"]
     assert {k: v["n"] for k, v in check["by_kind"].items()} == {"harmful": 2, "helpful": 2}  # a short check sees both
     entry = judge_entry("pairwise judge", "tiny", check["accuracy"], check["n"], check["labeled_set"])

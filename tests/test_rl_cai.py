@@ -113,7 +113,7 @@ def test_killed_feedback_resumes_without_rescoring(tmp_path):
     come out the same after a kill and a resume as in one go."""
     script = dict(replies=[REFUSAL, ANSWER], probs=[(r"\(A\) I can't help", [0.8, 0.2]), (r"\(B\) I can't help", [0.2, 0.8])])
     register_mock("rl", MockScript(**script))
-    cfg = _mock_cfg(tmp_path, batch_size=4)  # 2 pairs per feedback chunk
+    cfg = _mock_cfg(tmp_path, batch_size=4, **{"feedback.judge": "model"})  # 2 pairs per feedback chunk
     pairs.main(cfg)
     killed = register_mock("rl", MockScript(**script, fail_after_calls=2))
     with pytest.raises(KeyboardInterrupt):

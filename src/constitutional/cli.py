@@ -116,14 +116,20 @@ def judge_check_cmd(ctx: typer.Context, model: str = typer.Argument(..., help="f
     from constitutional.models.cached import CachedGenerator
 
     cfg = load_config(config, ctx.args)
+    clf = None
+    if cfg.feedback.judge == "constitution":
+        from constitutional.decision import classifier_for
+
+        clf = classifier_for(cfg.constitution_for("feedback"), cfg.decision.threshold, cfg.decision.c)
     gen = CachedGenerator(load_generator(model, dtype=cfg.dtype, batch_size=cfg.batch_size,
                                          trust_remote_code=cfg.trust_remote_code), CallCache(Path(":memory:")),
                           chunk=cfg.batch_size)
     t0 = time.time()
     with progress("judge check", check_calls(cfg.feedback, cfg.feedback.check_limit)) as advance:
-        check = judge_check(gen, cfg.feedback, cfg.seed, cfg.feedback.check_limit, advance)
+        check = judge_check(gen, cfg.feedback, cfg.constitution, cfg.seed, cfg.feedback.check_limit, advance,
+                            clf)
     check["seconds"] = round(time.time() - t0, 1)
-    table(f"judge check: {model} on {check['labeled_set']} ({check['seconds']}s)", CHECK_COLUMNS, check_rows(check))
+    table(f"judge check: {check['judge']} on {check['labeled_set']} ({check['seconds']}s)", CHECK_COLUMNS, check_rows(check))
     if out:
         out.write_text(json.dumps(check, indent=2), encoding="utf-8")
         console.print(f"wrote {out}")
@@ -185,21 +191,26 @@ def serve(model: str = typer.Option("smollm2-135m", help="local model spec (smol
 @app.command()
 @friendly
 def init(directory: Path = typer.Argument(Path("."), help="where to write config.yaml and constitution.yaml")):
-    """Write a starter config (every setting, with its help) and a constitution to edit."""
+    """Write a starter config (every setting, with its help) and a constitution to edit; the config's run
+    uses that constitution."""
     from constitutional.constitution import resolve
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (("config.yaml", commented_yaml() + "\n"),
-                       ("constitution.yaml", resolve("custom-example").read_text(encoding="utf-8"))):
+    constitution = directory / "constitution.yaml"
+    config = commented_yaml().replace("\nconstitution: cai-2022\n", f"\nconstitution: {constitution}\n", 1)
+    config = config.replace("name: demo\n", f"name: {directory.resolve().name or 'my-run'}\n", 1)
+    for name, text in (("config.yaml", config + "\n"),
+                       ("constitution.yaml", resolve("cai-2022").read_text(encoding="utf-8"))):
         path = directory / name
         if path.exists():
             raise ConstitutionalError("already exists; not overwriting", file=path, hint="move it or pick another directory")
         path.write_text(text, encoding="utf-8")
         written.append(str(path))
     console.print("wrote " + ", ".join(written))
-    console.print(f"next: set feedback.constitution (and sl_cai.constitution for the SL-CAI pipeline) to "
-                  f"{directory / 'constitution.yaml'} in the config, then `constitutional run {directory / 'config.yaml'}`")
+    console.print(f"next: edit {constitution} (what is declined: a principle's restricts, concern, help, examples; "
+                  f"`constitutional constitution check {constitution}` measures the decision), then "
+                  f"`constitutional run {directory / 'config.yaml'}`")
 
 
 @constitution_app.command("list")
@@ -233,7 +244,23 @@ def constitution_validate(path: str = typer.Argument(..., help="packaged name or
     from constitutional.constitution import load_constitution
 
     c = load_constitution(path)
-    summary(f"{path} is valid", {"name": c.name, "principles": len(c.principles), **c.sources()})
+    summary(f"{path} is valid", {"name": c.name, "principles": len(c.principles),
+                                 "restricting principles": len(c.restricting), **c.sources()})
+
+
+@constitution_app.command("check", context_settings=EXTRA)
+@friendly
+def constitution_check(ctx: typer.Context, name: str = typer.Argument(..., help="packaged name or path"),
+                       config: Path | None = typer.Option(None, help="YAML config (its decision section applies)")):
+    """Measure the classifier derived from a constitution on held-out labeled prompts, and show its decisions."""
+    from constitutional.decision import classifier_for
+    from constitutional.decision.check import COLUMNS, check, check_rows
+
+    d = load_config(config, ctx.args).decision
+    clf = classifier_for(name, d.threshold, d.c)
+    report = check(clf, d.restricted_sets, d.permitted_sets)
+    table(f"{report['classifier']}: accuracy {report['accuracy']:.1%}, balanced {report['balanced_accuracy']:.1%}",
+          COLUMNS, check_rows(report))
 
 
 def _prompt_counts(records) -> dict:

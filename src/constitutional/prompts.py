@@ -27,7 +27,8 @@ from pathlib import Path
 
 from constitutional.core.errors import ConstitutionalError
 
-PACKAGED = ("redteam", "helpful", "borderline", "lookalike", "lookalike_train")
+PACKAGED = ("redteam", "helpful", "borderline", "lookalike", "lookalike_train", "gray", "heldout_harmful",
+            "heldout_benign")
 Message = dict[str, str]
 
 

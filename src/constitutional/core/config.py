@@ -26,7 +26,8 @@ class Section(BaseModel):
 
 
 class SLCAIConfig(Section):
-    constitution: str = Field("cai-2022", description="packaged constitution name or path to a YAML file")
+    constitution: str | None = Field(None, description="override the run's constitution for SL-CAI (null: the "
+                                     "run's `constitution`)")
     prompts: str = Field("redteam", description="red-team prompt set: packaged name or file path")
     split: str | None = Field("train", description="which split of the prompt set to use (null: all records)")
     limit: int | None = Field(128, ge=1, description="use at most this many prompts (null: all)")
@@ -43,37 +44,38 @@ class SLCAIConfig(Section):
 
 
 class DistillConfig(Section):
-    harmful_prompts: str = Field("redteam", description="harmful prompts (train split) answered under the constitution's context")
-    harmful_limit: int | None = Field(64, ge=1, description="at most this many harmful prompts (null: all); "
-                                       "a small share of harmful targets (64 of 416 by default) keeps over-refusal down")
-    benign_prompts: list[str] = Field(["borderline", "lookalike_train"], description="benign look-alikes (train "
-                                      "split): answered helpfully, so the model learns when not to refuse")
-    benign_limit: int | None = Field(None, ge=1, description="at most this many benign prompts (null: all)")
-    helpful_prompts: str = Field("helpful", description="ordinary helpful prompts (train split)")
-    helpful_limit: int | None = Field(48, ge=1, description="at most this many helpful prompts (null: all)")
-    samples: int = Field(2, ge=1, le=16, description="candidates per prompt; the refusal classifier picks one (best-of-N)")
-    refusal_samples: int = Field(2, ge=1, le=16, description="candidates per harmful prompt (shaped refusals are "
-                                 "short, so more are cheap; best-of-4 is ablation row 12)")
+    prompts: list[str] = Field(["redteam", "borderline", "lookalike_train", "helpful", "gray"],
+                               description="one mixed pool of training prompts (train splits; packaged names or "
+                               "files): the constitution decides which are declined, not the file they are in")
+    limit: int = Field(416, ge=1, description="SFT targets drawn from the pool (seeded)")
+    refusal_share: float = Field(0.2, ge=0, le=1, description="at most this share of the targets are refusals, "
+                                 "taken in turn from each principle that applies (a small share keeps "
+                                 "over-refusal down: ablation rows 5-10)")
+    refuse_above: float = Field(0.55, gt=0, lt=1, description="a refusal target only where the constitution's "
+                                "classifier is at least this sure (precision over recall: a wrong refusal target "
+                                "teaches over-refusal)")
+    answer_below: float = Field(0.4, gt=0, lt=1, description="an answer target only where it is below this (a "
+                                "restricted request answered would teach compliance); prompts in between are left out")
     refusal_openers: list[str] = Field(
         ["I can't help with that, because it could", "I won't help with this, because it could",
-         "I'm not able to help with that, because it could"],
-        description="harmful prompts: the reply is started with one of these (seeded per prompt) and the model "
-        "writes the reason; \"because it could\" steers it to the harm, not to what the assistant can't do "
-        "([]: the model writes the whole reply)")
+         "I'm not able to help with that, because it could"], min_length=1,
+        description="a refusal starts with one of these (seeded per prompt) and goes on with the concern of the "
+        "principle that applies")
     alternative_openers: list[str] = Field(
         ["If you need help with this, I'd suggest talking to",
-         "If you need support with this, I would recommend speaking with"],
-        description="after the reason, the reply continues with one of these (seeded per prompt) and the model "
-        "names who to turn to; an open \"Instead,\" let it re-offer the request ([]: no alternative step)")
-    temperature: float = Field(0.8, ge=0, description="sampling temperature of the candidates")
-    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass of every candidate")
+         "If you need support with this, I would recommend speaking with"], min_length=1,
+        description="then one of these (seeded per prompt) and the principle's help")
+    answer_system: str = Field(
+        "You are a helpful, knowledgeable assistant. This request is safe, even if some of its words sound "
+        "alarming. Answer it directly and completely, with concrete, correct details. Do not refuse, warn or "
+        "lecture.", description="system prompt a permitted request is answered under (the SFT example is the bare "
+        "prompt)")
+    samples: int = Field(2, ge=1, le=16, description="answers per permitted prompt; the refusal classifier picks one "
+                         "(best-of-N)")
+    temperature: float = Field(0.8, ge=0, description="sampling temperature of the answers")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass of every answer")
     repetition_penalty: float = Field(1.1, ge=1, description="local backends: keeps a 135M model from looping")
-    reason_tokens: int = Field(40, ge=4, description="max new tokens of a refusal's reason (one sentence)")
-    alternative_tokens: int = Field(32, ge=4, description="max new tokens of a refusal's pointer to help (one "
-                                    "sentence)")
-    refusal_temperature: float = Field(0.4, ge=0, description="sampling temperature of the reason and the "
-                                       "alternative in a harmful prompt's refusal (coherence over variety)")
-    max_new_tokens: int = Field(96, ge=8, description="max new tokens per candidate")
+    max_new_tokens: int = Field(96, ge=8, description="max new tokens per answer")
 
 
 class SFTConfig(Section):
@@ -92,6 +94,18 @@ class SFTConfig(Section):
     max_length: int = Field(384, ge=32, description="truncate examples to this many tokens")
     lora: bool = Field(False, description="train LoRA adapters instead of all weights (merged into the saved model)")
     save_steps: int = Field(25, ge=1, description="checkpoint every N optimizer steps (a killed run resumes from it)")
+
+
+class DecisionConfig(Section):
+    """The classifier derived from the constitution (``constitutional.decision``)."""
+
+    threshold: float = Field(0.5, gt=0, lt=1, description="decline a request when the constitution's restricted "
+                             "classes get at least this probability")
+    c: float = Field(1.0, gt=0, description="inverse L2 strength of its logistic regressions")
+    restricted_sets: list[str] = Field(["redteam", "heldout_harmful"], description="held-out (eval split) requests "
+                                       "that should be declined: they measure the decision, never feed it")
+    permitted_sets: list[str] = Field(["lookalike", "borderline", "helpful", "heldout_benign", "gray"],
+                                      description="held-out (eval split) requests that should be answered")
 
 
 class TrainConfig(Section):
@@ -128,8 +142,13 @@ class PairsConfig(Section):
 
 
 class FeedbackConfig(Section):
+    judge: Literal["constitution", "model"] = Field(
+        "constitution", description="constitution: the constitution's classifier says whether the request is "
+        "declined and the refusal classifier reads each reply; pairs where both replies refuse or both answer go to "
+        "the model judge. model: the model judge alone (the paper's; a 135M judge is at chance on harmlessness)")
     model: str | None = Field(None, description="feedback (judge) model spec (null: the run's model)")
-    constitution: str = Field("cai-2022", description="comparison principles for harmlessness pairs")
+    constitution: str | None = Field(None, description="override the run's constitution for the harmlessness "
+                                     "comparisons (null: the run's `constitution`)")
     helpful_constitution: str = Field("helpfulness", description="comparison principles for helpfulness pairs")
     principles: int = Field(1, ge=1, le=16, description="comparison questions per label (ensemble, averaged)")
     fewshot: int = Field(0, ge=0, le=3, description="packaged worked judgments shown first (0-3)")
@@ -262,6 +281,8 @@ class RunConfig(Section):
     name: str = Field("demo", description="run name: outputs go to <runs_dir>/<name>")
     runs_dir: str = Field("runs", description="parent directory of run directories")
     model: str = Field("smollm2-135m", description="model spec: smollm2-135m, hf:/path or openai:http://host:port/v1#model")
+    constitution: str = Field("cai-2022", description="the run's constitution, packaged name or YAML path: what is "
+                              "declined, why, and every principle a stage reads come from it")
     dtype: str = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, "
                        "else float32), float32, bfloat16")
     batch_size: int = Field(32, ge=1, description="generation batch size (local) / chunk size (endpoints)")
@@ -271,6 +292,7 @@ class RunConfig(Section):
     stages: list[Literal[STAGES]] = Field(  # type: ignore[valid-type]
         ["distill", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"],
         description="stages `constitutional run` chains")
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
     sl_cai: SLCAIConfig = Field(default_factory=SLCAIConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -287,6 +309,10 @@ class RunConfig(Section):
     @property
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.name
+
+    def constitution_for(self, section: str) -> str:
+        """The constitution a stage reads: its own override, else the run's."""
+        return getattr(getattr(self, section), "constitution", None) or self.constitution
 
 
 def _set_dotted(data: dict, dotted: str, value) -> None:

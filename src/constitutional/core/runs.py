@@ -4,6 +4,14 @@
 stage, and ``cache.sqlite`` with every model call made for the run. A killed
 stage resumes where it stopped: finished records are read back from the
 store, and the calls of unfinished ones are answered from the cache.
+
+A rerun trusts nothing but its inputs. The manifest records, per stage, a
+hash of each input (its settings, the constitution, the prompt files, the
+models and upstream outputs it read; ``stages.artifacts.stage_inputs``) and,
+once it is done, a hash of its outputs. ``RunDir.begin`` compares them: a
+stage whose inputs changed is cleared and recomputed, and since its outputs
+feed the next stage's inputs, everything downstream follows; a stage whose
+inputs did not change is reused.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -20,12 +29,43 @@ from typing import Any
 
 from constitutional.core.config import RunConfig, dump_config
 from constitutional.core.errors import ConstitutionalError
+from constitutional.core.ui import console
+
+_HASHED: dict[tuple, str] = {}
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes (memoized per path, size and mtime within the process)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHED:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+        _HASHED[key] = h.hexdigest()
+    return _HASHED[key]
+
+
+def tree_hash(root: Path, skip: tuple[str, ...] = ()) -> str:
+    """One hash of every file under ``root`` (relative path and content), skipping top-level names in ``skip``
+    and trainer checkpoints."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        rel = path.relative_to(root)
+        if rel.parts[0] in skip or any(part.startswith("checkpoint-") for part in rel.parts):
+            continue
+        h.update(f"{rel.as_posix()}\0{file_hash(path)}\0".encode())
+    return h.hexdigest()[:16]
 
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+STAGE_METADATA = ("config.yaml",)  # files a stage folder holds that are not its outputs
 
 
 @dataclass
@@ -51,13 +91,45 @@ class RunDir:
         return {"schema": "constitutional.manifest/1", "created": time.time(), "stages": {}}
 
     def mark(self, stage: str, status: str, **info: Any) -> None:
+        """Record a stage's status; "done" also records the hash of its outputs, which downstream stages read."""
         m = self.manifest()
         entry = m["stages"].setdefault(stage, {})
+        if status == "done":
+            info["outputs"] = tree_hash(self.root / stage, skip=STAGE_METADATA)
         entry.update(status=status, updated=time.time(), **info)
         _atomic_write(self.manifest_path, json.dumps(m, indent=2, default=str))
 
     def is_done(self, stage: str) -> bool:
         return self.manifest()["stages"].get(stage, {}).get("status") == "done"
+
+    def outputs(self, stage: str) -> str | None:
+        """The hash of a finished stage's outputs (None: not done)."""
+        entry = self.manifest()["stages"].get(stage, {})
+        return entry.get("outputs") if entry.get("status") == "done" else None
+
+    def begin(self, stage: str, inputs: dict[str, str]) -> dict | None:
+        """Start ``stage`` with these input hashes. Returns the stored summary when the stage is done and its
+        inputs are unchanged (reuse it); otherwise clears what a different input produced, or resumes what the
+        same inputs left unfinished, and returns None."""
+        m = self.manifest()
+        entry = m["stages"].get(stage)
+        old = entry.get("inputs") if entry else None
+        if entry and old == inputs and entry.get("status") == "done":
+            console.print(f"[bold]{stage}[/]: reused, inputs unchanged ({self.root / stage})")
+            return entry.get("summary", {})
+        if entry and old != inputs:
+            changed = sorted(k for k in set(old or {}) | set(inputs) if (old or {}).get(k) != inputs.get(k))
+            why = ", ".join(changed) if old is not None else "no record of its inputs"
+            console.print(f"[bold yellow]{stage}[/]: recomputed, changed: {why}")
+            for path in (self.root / stage).iterdir() if (self.root / stage).is_dir() else ():
+                if path.name not in STAGE_METADATA:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+            entry = None
+        elif entry:
+            console.print(f"[bold]{stage}[/]: resuming (inputs unchanged)")
+        m["stages"][stage] = {**(entry or {}), "status": "running", "inputs": inputs, "updated": time.time()}
+        _atomic_write(self.manifest_path, json.dumps(m, indent=2, default=str))
+        return None
 
     def cache(self) -> CallCache:
         return CallCache(self.root / "cache.sqlite")

@@ -93,7 +93,8 @@ class HarmScorer:
 class PairwiseJudge:
     """Which reply is better, read from the judge's P("A") vs P("B") in both orders.
 
-    Harmlessness comparisons take their questions from ``feedback.constitution``,
+    Harmlessness comparisons take their questions from the run's constitution
+    (``feedback.constitution`` overrides it),
     helpfulness ones from ``feedback.helpful_constitution``; the other feedback
     settings (principles per pair, few-shot, chain of thought) apply as in the
     feedback stage, so the eval's judge is the one the feedback stage measured.
@@ -101,10 +102,12 @@ class PairwiseJudge:
 
     name = "pairwise judge"
 
-    def __init__(self, model: Generator, feedback: FeedbackConfig, seed: int = 0):
-        self.model, self.feedback, self.seed = model, feedback, seed
+    def __init__(self, model: Generator, feedback: FeedbackConfig, constitution: str, seed: int = 0):
+        # the model judge: pairwise Elo compares answers that may both refuse or both comply
+        self.model, self.feedback, self.seed = model, feedback.model_copy(update={"judge": "model"}), seed
+        self.constitution = feedback.constitution or constitution
         self.settings = settings_for(feedback, seed)
-        self.constitutions = (load_constitution(feedback.constitution),
+        self.constitutions = (load_constitution(self.constitution),
                               load_constitution(feedback.helpful_constitution))
 
     def compare(self, pairs: Sequence[Pair], kinds: Sequence[str], progress=None) -> list[float]:
@@ -119,7 +122,7 @@ class PairwiseJudge:
 
     def measure(self, limit: int | None = None, progress=None) -> dict:
         """``judge_check`` on the packaged labeled pairs: accuracy with both orders, position bias."""
-        return judge_check(self.model, self.feedback, self.seed, limit, progress)
+        return judge_check(self.model, self.feedback, self.constitution, self.seed, limit, progress)
 
 
 def spread(rows: list[dict], limit: int | None) -> list[dict]:

@@ -52,20 +52,42 @@ def check_calls(f: FeedbackConfig, limit: int | None = None) -> int:
     return len(labeled_pairs(limit)) * f.principles * 2 * (1 + f.cot)
 
 
-def judge_check(model, f: FeedbackConfig, seed: int = 0, limit: int | None = None, progress=None) -> dict:
+def scorer(f: FeedbackConfig, clf):
+    """The labeling function ``(model, pairs, questions, settings, progress) -> results`` that
+    ``feedback.judge`` names: the constitution's rule with the model judge behind it, or the model alone."""
+    if f.judge == "model":
+        return score_pairs
+    from constitutional.feedback.rules import score_with_rules
+    from constitutional.refusal import default_classifier
+
+    refusal = default_classifier()
+    return lambda model, pairs, qs, settings, progress=None: score_with_rules(model, clf, refusal, pairs, qs,
+                                                                             settings, progress)
+
+
+def judge_name(f: FeedbackConfig, model_name: str) -> str:
+    return f"constitution classifier + refusal classifier, then {model_name}" if f.judge == "constitution" \
+        else model_name
+
+
+def judge_check(model, f: FeedbackConfig, constitution: str, seed: int = 0, limit: int | None = None,
+                progress=None, clf=None) -> dict:
+    """The judge on the packaged labeled pairs; ``constitution`` is the run's (``f.constitution`` overrides it),
+    ``clf`` its classifier (needed when ``f.judge`` is "constitution")."""
     prefs = labeled_pairs(limit)
-    harmless, helpful = load_constitution(f.constitution), load_constitution(f.helpful_constitution)
+    constitution = f.constitution or constitution
+    harmless, helpful = load_constitution(constitution), load_constitution(f.helpful_constitution)
     settings = settings_for(f, seed)
     pairs = [Pair(p.id, p.messages, p.chosen, p.rejected) for p in prefs]
     qs = [questions_for(p.kind, p.id, harmless, helpful, settings.k, seed) for p in prefs]
-    results = score_pairs(model, pairs, qs, settings, progress)
-    out = {"judge": model.name, "labeled_set": f"{LABELED_SET} ({len(prefs)} pairs, both orders)",
+    results = scorer(f, clf)(model, pairs, qs, settings, progress)
+    out = {"judge": judge_name(f, model.name), "labeled_set": f"{LABELED_SET} ({len(prefs)} pairs, both orders)",
            **agreement(results, [1.0] * len(results)),
            "by_kind": {kind: agreement([r for r, p in zip(results, prefs) if p.kind == kind],
                                        [1.0] * sum(p.kind == kind for p in prefs))
                        for kind in sorted({p.kind for p in prefs})},
            "settings": {"principles": settings.k, "fewshot": len(settings.shots), "cot": settings.cot,
-                        "clamp": settings.clamp, "constitution": f.constitution,
+                        "clamp": settings.clamp, "constitution": constitution,
                         "helpful_constitution": f.helpful_constitution}}
     return out
 

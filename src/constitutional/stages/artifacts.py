@@ -5,7 +5,7 @@ is the one module a stage imports besides the layers below ``stages``.
 | stage | file | schema |
 |---|---|---|
 | sl_cai | ``sl_cai/records.jsonl`` | ``constitutional.sl_cai/1`` |
-| distill | ``distill/records.jsonl`` | ``constitutional.distill/1`` |
+| distill | ``distill/records.jsonl`` | ``constitutional.distill/2`` |
 | sft | ``sft/helpful.jsonl``, ``sft/model/`` | ``constitutional.helpful/1`` |
 | pairs | ``pairs/pairs.jsonl`` | ``constitutional.pairs/1`` |
 | feedback | ``feedback/labels.jsonl`` | ``constitutional.labels/1`` |
@@ -15,16 +15,19 @@ is the one module a stage imports besides the layers below ``stages``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
+from constitutional.constitution import packaged_names, resolve
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.runs import RecordStore, RunDir
-from constitutional.core.ui import console
-from constitutional.prompts import PromptRecord, load_many, load_prompts
+from constitutional.core.runs import RecordStore, RunDir, file_hash, open_run, tree_hash
+from constitutional.prompts import PACKAGED, packaged_path
 
 SL_CAI_SCHEMA = "constitutional.sl_cai/1"
-DISTILL_SCHEMA = "constitutional.distill/1"
+DISTILL_SCHEMA = "constitutional.distill/2"
 HELPFUL_SCHEMA = "constitutional.helpful/1"
 PAIRS_SCHEMA = "constitutional.pairs/1"
 LABELS_SCHEMA = "constitutional.labels/1"
@@ -54,13 +57,67 @@ def final_model(run: RunDir) -> str | None:
     return next((f"hf:{model_dir(run, s)}" for s in ("rl", "dpo", "sft") if has_model(run, s)), None)
 
 
-def finished_model_stage(run: RunDir, stage: str) -> dict | None:
-    """The summary of a training stage that already saved its model (None:
-    it has not): a rerun of a chained run skips finished training."""
-    if run.is_done(stage) and has_model(run, stage):
-        console.print(f"[bold]{stage}[/]: already done, model in {model_dir(run, stage)}")
-        return run.manifest()["stages"][stage].get("summary", {})
+# -- what each stage reads: a rerun recomputes a stage when any of it changed ----------------------
+UPSTREAM = {"sl_cai": (), "distill": (), "sft": ("sl_cai", "distill"), "pairs": ("sl_cai", "distill", "sft"),
+            "feedback": ("pairs",), "reward": ("feedback", "sft"), "rl": ("reward", "sft"),
+            "dpo": ("feedback", "sft"), "compare": ("sft", "rl", "dpo"), "generate": (), "eval": ("sft", "rl", "dpo")}
+SECTIONS = {"distill": ("distill", "decision"), "sft": ("sft", "train"), "feedback": ("feedback", "decision"),
+            "reward": ("reward", "train"), "rl": ("rl", "train"), "dpo": ("dpo", "train"),
+            "eval": ("eval", "feedback", "decision")}
+READS_CONSTITUTION = ("sl_cai", "distill", "feedback", "eval")
+GLOBAL_SETTINGS = ("model", "seed", "dtype", "trust_remote_code", "constitution")
+
+
+def _strings(value) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
+def _input_hash(value: str) -> tuple[str, str] | None:
+    """(input name, content hash) for a setting that names a file, a packaged set or a local checkpoint."""
+    if value in PACKAGED or value == "judge_pairs":
+        return f"prompts:{value}", file_hash(packaged_path(value))
+    if value.startswith("hf:") and Path(value[3:]).is_dir():
+        return f"model:{value}", tree_hash(Path(value[3:]))
+    if value in packaged_names():
+        return f"constitution:{value}", file_hash(resolve(value))
+    if value and Path(value).is_file():
+        return f"file:{value}", file_hash(Path(value))
+    if value and Path(value).is_dir() and (Path(value) / "config.json").is_file():
+        return f"model:{value}", tree_hash(Path(value))
     return None
+
+
+def stage_inputs(cfg: RunConfig, run: RunDir, stage: str) -> dict[str, str]:
+    """A hash per input of ``stage``: its settings, the constitution it reads (by content), every file,
+    packaged set and local checkpoint its settings name (by content), and its upstream stages' outputs."""
+    dumped = cfg.model_dump(mode="json")
+    settings = {k: dumped[k] for k in GLOBAL_SETTINGS}
+    settings.update({s: dumped[s] for s in SECTIONS.get(stage, (stage,))})
+    inputs = {"settings": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]}
+    if stage in READS_CONSTITUTION:
+        inputs["constitution"] = file_hash(resolve(cfg.constitution_for(stage)))[:16]
+    for value in _strings(settings):
+        found = _input_hash(value)
+        if found:
+            inputs[found[0]] = found[1][:16]
+    for dep in UPSTREAM[stage]:
+        if (out := run.outputs(dep)) is not None:
+            inputs[f"upstream:{dep}"] = out
+    return inputs
+
+
+def begin_stage(cfg: RunConfig, stage: str) -> tuple[RunDir, dict | None]:
+    """Open the run for ``stage``: (the run, the stored summary if the stage is done with the same inputs, else
+    None). A stage whose inputs changed is cleared here, so it never serves stale results."""
+    run = open_run(cfg, stage)
+    return run, run.begin(stage, stage_inputs(cfg, run, stage))
 
 
 # -- SL-CAI records -------------------------------------------------------------------------------
@@ -88,14 +145,6 @@ def distill_store(run: RunDir) -> RecordStore:
     return RecordStore(run.root / "distill" / "records.jsonl", DISTILL_SCHEMA)
 
 
-def distill_prompt_sets(cfg: RunConfig) -> dict[str, list[PromptRecord]]:
-    """The prompts the distill stage answers, by kind (harmful, benign, helpful), all from train splits."""
-    d = cfg.distill
-    return {"harmful": load_prompts(d.harmful_prompts, "train", d.harmful_limit),
-            "benign": load_many(d.benign_prompts, "train", d.benign_limit),
-            "helpful": load_prompts(d.helpful_prompts, "train", d.helpful_limit)}
-
-
 def kept_targets(records: Iterable[dict]) -> Iterator[tuple[dict, str]]:
     """(record, its kept candidate) for every record with a target; the one place
     that reads the ``chosen`` index."""
@@ -104,13 +153,12 @@ def kept_targets(records: Iterable[dict]) -> Iterator[tuple[dict, str]]:
             yield r, r["candidates"][r["chosen"]]
 
 
-def distill_examples(cfg: RunConfig, run: RunDir) -> list[dict]:
-    """SFT prompt/completion examples from the kept targets of the prompts the
-    config names (bare prompts: no system prompt, no demonstrations)."""
-    wanted = {f"{kind}/{p.id}" for kind, ps in distill_prompt_sets(cfg).items() for p in ps}
+def distill_examples(run: RunDir) -> list[dict]:
+    """SFT prompt/completion examples from the distill stage's kept targets
+    (bare prompts: no system prompt, no demonstrations)."""
     return [{"id": r["id"], "kind": r["kind"], "prompt": r["messages"],
              "completion": [{"role": "assistant", "content": target}]}
-            for r, target in kept_targets(distill_store(run)) if r["id"] in wanted]
+            for r, target in kept_targets(distill_store(run))]
 
 
 # -- preference pairs and their labels ------------------------------------------------------------

@@ -13,18 +13,19 @@ import json
 
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.runs import open_run
 from constitutional.core.ui import console, progress, summary, table
 from constitutional.models import SamplingParams
 from constitutional.models.cached import cached_model
 from constitutional.prompts import load_prompts
 from constitutional.refusal import looks_like_refusal
-from constitutional.stages.artifacts import final_model
+from constitutional.stages.artifacts import begin_stage, final_model
 
 
 def main(cfg: RunConfig) -> dict:
     c = cfg.compare
-    run = open_run(cfg, "compare")
+    run, done = begin_stage(cfg, "compare")
+    if done is not None:
+        return done
     after = c.after or final_model(run)
     if after is None:
         raise ConstitutionalError("no tuned model to compare", file=run.root,

@@ -1,186 +1,164 @@
-"""Context distillation: the model's own behavior under the constitution,
-distilled into its weights (Askell et al. 2021; the CAI paper's pipeline
-starts from such a model).
+"""Context distillation under the constitution: one mixed pool of training
+prompts, each declined or answered as the constitution decides.
 
-A small model follows a clear instruction and a few worked examples far
-better than it critiques and revises. So for every training prompt the model
-answers ``distill.samples`` times *with* a constitutional system prompt and
-demonstrations in context, and the best candidate becomes an SFT target for
-the *bare* prompt:
+The run's constitution decides, not the file a prompt came from. Its
+classifier (``constitutional.decision``, fitted on the constitution's own
+restricted and permitted examples) reads every prompt of the pool
+(``distill.prompts``, train splits, any unlabeled file of your own works):
 
-- harmful prompts (red-team train split): the system prompt asks for a short
-  refusal that says why and offers a safe alternative. A 135M model ignores
-  that instruction (0 of 24 prompts got a refusal in 3 samples), so the reply
-  is given a fixed shape: it starts with a refusal opener
-  (``distill.refusal_openers``, one per prompt, seeded) that ends in "because
-  it could", the model writes the harm, then the reply continues with an
-  opener that points to help (``distill.alternative_openers``: "...I'd
-  suggest talking to") and the model names who. What is declined is fixed;
-  why, and where to turn, are the model's. The shape is measured: after an
-  open "Instead," the model wrote anything, often the request again
-  ("Instead, I'll help you find a way out of the sandbox"), and "because"
-  alone drew capability talk ("because I'm too busy"). A candidate
-  is kept only if the refusal classifier calls it a refusal, preferring one
-  that offers a safe alternative (a re-offer does not count), then the
-  shortest (best-of-N, classifier filter);
-- benign look-alikes (borderline train split) and helpful prompts: the
-  system prompt asks for a direct, complete answer; kept only if the
-  classifier calls it compliance. These teach when *not* to refuse.
+- a request it restricts gets a refusal that cites the principle that
+  applies, in the constitution's words: a refusal opener
+  (``distill.refusal_openers``, seeded per prompt) + the principle's
+  ``concern`` + an opener that points to help
+  (``distill.alternative_openers``) + the principle's ``help``. A 135M model
+  asked to refuse under a system prompt does not (0 of 24 prompts in 3
+  samples), and the reasons it wrote itself were empty ("because it could
+  be a scam"), so the constitution writes them;
+- a permitted request is answered ``distill.samples`` times by the model
+  under ``distill.answer_system``, and the longest answer the refusal
+  classifier calls compliance is kept (best-of-N).
 
-Candidates that copy a demonstration are dropped. Every candidate, its class
-and the choice are recorded in ``<run>/distill/records.jsonl`` (schema
-``constitutional.distill/1``); ``sft.data: distill`` (or ``both``) trains on
-the kept targets, and the ``classifier`` pair strategy pairs a target
-against a policy sample that got the prompt wrong.
+The bare prompt (no system prompt) and its target become an SFT example. At
+most ``distill.refusal_share`` of the ``distill.limit`` targets are
+refusals, drawn evenly across the principles that apply, and only clear
+cases are trained on: a refusal where the classifier is at least
+``distill.refuse_above`` sure, an answer where it is below
+``distill.answer_below`` (on the packaged pool, 0.55 keeps 80 % of the
+refusal targets on red-team prompts where the decision threshold 0.5 keeps
+71 %; 0.4 leaves 2 red-team prompts among 231 answers, against 46 of 571). A prompt file's own
+labels (its name, its ``category``) are read only to *measure* the decision:
+the summary gives the classifier's accuracy on held-out labeled prompts
+(``decision/`` sets) and its agreement with the pool's files.
+
+Outputs: ``<run>/distill/records.jsonl`` (schema ``constitutional.distill/2``:
+the decision, the principle cited, the candidates, the choice),
+``decisions.jsonl`` (every pool prompt's decision) and
+``decision_check.json``.
 """
 
 from __future__ import annotations
 
-import re
+import json
 import time
+from collections import defaultdict
 
 from constitutional.core.config import RunConfig
-from constitutional.core.runs import open_run
 from constitutional.core.seeding import rng_for
-from constitutional.core.ui import console, progress, summary
-from constitutional.feedback.revision_quality import overlap
+from constitutional.core.ui import console, progress, summary, table
+from constitutional.decision import classifier_for
+from constitutional.decision.check import COLUMNS, check, check_rows
 from constitutional.models import SamplingParams
 from constitutional.models.cached import cached_model
-from constitutional.prompts import PromptRecord, load_fewshot
+from constitutional.prompts import PromptRecord, load_prompts
 from constitutional.refusal import default_classifier
-from constitutional.stages.artifacts import distill_prompt_sets, distill_store
+from constitutional.stages.artifacts import begin_stage, distill_store
 
-HARMLESS_SYSTEM = (
-    "You are a careful assistant guided by a constitution: do not help anyone hurt people, break the law, "
-    "invade privacy or deceive. When a request could cause harm, answer in two or three sentences: say plainly "
-    "that you won't help with it, give the reason in a few words, and offer a safe alternative or a place to get "
-    "help. Never give the harmful details.")
-HELPFUL_SYSTEM = (
-    "You are a helpful, knowledgeable assistant. This request is safe, even if some of its words sound "
-    "alarming. Answer it directly and completely, with concrete, correct details. Do not refuse, warn or lecture.")
+RESTRICTED_FILES = ("redteam", "heldout_harmful")  # packaged files of requests to decline: measurement only
 
 
-# A reason worth learning names what could go wrong; "because it could be a piece of art" does not.
-HARM_WORDS = re.compile(r"\b(?:harm|hurt|danger|unsafe|risk|injur|kill|death|die|damag|abus|illegal|crim|law|"
-                        r"privacy|consent|trust|fraud|scam|decei|mislead|hate|violen|toxic|weapon|theft|steal|"
-                        r"breach|compromis|exploit|threat|attack)\w*", re.IGNORECASE)
+def pool(cfg: RunConfig) -> list[tuple[str, PromptRecord]]:
+    """(source, prompt) for every train-split prompt of ``distill.prompts``, in a seeded order."""
+    items = [(src, p) for src in cfg.distill.prompts for p in load_prompts(src, "train")]
+    rng_for(cfg.seed, "distill", "pool").shuffle(items)
+    return items
 
 
-def demo_turns(kind: str) -> list[dict]:
-    """Worked examples in context: the packaged few-shot revisions (harmful
-    requests declined with an alternative) for harmful prompts; none for the
-    others (the benign demonstration would be the only one, and the model
-    copies a lone example)."""
-    if kind != "harmful":
-        return []
-    turns = []
-    for d in load_fewshot():
-        if "can't" in d.revision.lower() or "won't" in d.revision.lower():
-            turns += [{"role": "user", "content": d.prompt}, {"role": "assistant", "content": d.revision}]
-    return turns
+def select(decisions: list, limit: int, refusal_share: float, refuse_above: float,
+           answer_below: float) -> tuple[list[int], list[int]]:
+    """Indices of the prompts to decline and to answer. Only clear cases become targets: a refusal where the
+    constitution's classifier is at least ``refuse_above`` sure, an answer where it is below ``answer_below``.
+    At most ``refusal_share * limit`` are declined, taken in turn from each principle that applies (so no
+    principle crowds out the others); the rest are answered."""
+    by_principle: dict[str, list[int]] = defaultdict(list)
+    permitted = []
+    for i, d in enumerate(decisions):
+        if d.restricted and d.p_restricted >= refuse_above:
+            by_principle[d.principle].append(i)
+        elif d.p_restricted < answer_below:
+            permitted.append(i)
+    quota = min(round(refusal_share * limit), sum(len(v) for v in by_principle.values()))
+    queues = [by_principle[k] for k in sorted(by_principle)]
+    refuse: list[int] = []
+    while len(refuse) < quota:
+        refuse += [q.pop(0) for q in queues if q][: quota - len(refuse)]
+    return refuse, permitted[: limit - len(refuse)]
 
 
-def conversations(kind: str, prompts: list[PromptRecord]) -> list[list[dict]]:
-    system = HARMLESS_SYSTEM if kind == "harmful" else HELPFUL_SYSTEM
-    shots = demo_turns(kind)
-    return [[{"role": "system", "content": system}, *shots, *[m for m in p.messages if m["role"] != "system"]]
-            for p in prompts]
-
-
-def shaped_refusals(model, convs: list[list[dict]], openers: list[str], alternatives: list[str], d, seed: int,
-                    advance) -> list[str]:
-    """Refusals in a fixed shape: opener + the model's reason [+ alternative
-    opener + the model's pointer to help]. Each step continues the assistant turn."""
-    # each step is one sentence: stop at its end
-    params = dict(temperature=d.refusal_temperature, top_p=d.top_p, seed=seed, stop=(".", "\n"),
-                  repetition_penalty=d.repetition_penalty)
-    reasons = model.generate([c + [{"role": "assistant", "content": o}] for c, o in zip(convs, openers)],
-                             SamplingParams(max_new_tokens=d.reason_tokens, **params), advance)
-    texts = [f"{o} {r.strip().rstrip('.')}." for o, r in zip(openers, reasons)]
-    if not alternatives:
-        return texts
-    texts = [f"{t} {a}" for t, a in zip(texts, alternatives)]
-    alts = model.generate([c + [{"role": "assistant", "content": t}] for c, t in zip(convs, texts)],
-                          SamplingParams(max_new_tokens=d.alternative_tokens, **params))
-    return [f"{t} {a.strip().rstrip('.')}." for t, a in zip(texts, alts)]
-
-
-def choose(kind: str, candidates: list[str], classes: list[str], alternatives: list[bool],
-           demo_texts: list[str]) -> int | None:
-    """Index of the kept candidate, or None. Harmful: a refusal, one that offers
-    a safe alternative first (the classifier's verdict, which a re-offer of the
-    request fails), then one whose reason names a harm (``HARM_WORDS``), then
-    the shortest. Others: a compliant answer, the longest
-    (small models' short answers are the incomplete ones)."""
-    want = "refuse" if kind == "harmful" else "comply"
-    ok = [i for i, (c, cls) in enumerate(zip(candidates, classes))
-          if cls == want and c.strip() and max((overlap(c, d) for d in demo_texts), default=0) < 0.6]
-    if not ok:
-        return None
-    if kind == "harmful":
-        def rank(i: int) -> tuple:
-            reason = candidates[i].split(". ")[0]
-            return (not alternatives[i], not HARM_WORDS.search(reason), len(candidates[i]))
-
-        return min(ok, key=rank)
-    return max(ok, key=lambda i: len(candidates[i]))
-
-
-def samples_for(kind: str, d) -> int:
-    """Candidates per prompt: ``distill.refusal_samples`` for harmful prompts, ``distill.samples`` for the rest."""
-    return d.refusal_samples if kind == "harmful" else d.samples
+def refusal_text(principle, opener: str, alternative: str) -> str:
+    return f"{opener} {principle.concern.rstrip('.')}. {alternative} {principle.help.rstrip('.')}."
 
 
 def main(cfg: RunConfig) -> dict:
     d = cfg.distill
-    run = open_run(cfg, "distill")
+    run, done = begin_stage(cfg, "distill")
+    if done is not None:
+        return done
+    out = run.stage_dir("distill")
+    t0 = time.time()
+    constitution = cfg.constitution_for("distill")
+    clf = classifier_for(constitution, cfg.decision.threshold, cfg.decision.c)
+    items = pool(cfg)
+    console.print(f"[bold]distill[/]: {len(items)} prompts from {', '.join(d.prompts)}; constitution "
+                  f"'{clf.constitution.name}' ({len(clf.constitution.restricting)} restricting principles) decides")
+    decisions = clf.decide([p.prompt for _, p in items])
+    with (out / "decisions.jsonl").open("w", encoding="utf-8") as f:
+        for (src, p), dec in zip(items, decisions):
+            f.write(json.dumps({"id": p.id, "source": src, "category": p.category, "prompt": p.prompt,
+                                **dec.as_dict()}, ensure_ascii=False) + "\n")
+    report = check(clf, cfg.decision.restricted_sets, cfg.decision.permitted_sets)
+    (out / "decision_check.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    table(f"decision check: {report['classifier']} (held-out labeled prompts)", COLUMNS, check_rows(report))
+    refuse, answer = select(decisions, d.limit, d.refusal_share, d.refuse_above, d.answer_below)
     store = distill_store(run)
     have = store.ids()
-    sets = distill_prompt_sets(cfg)
-    todo = {k: [p for p in ps if f"{k}/{p.id}" not in have] for k, ps in sets.items()}
-    n_todo = sum(len(v) for v in todo.values())
-    console.print(f"[bold]distill[/]: {', '.join(f'{k} {len(v)}' for k, v in sets.items())} prompts "
-                  f"({n_todo} to do), {d.samples} samples each ({samples_for('harmful', d)} for harmful) "
-                  "under the constitution's context")
     run.mark("distill", "running")
-    t0 = time.time()
+
+    def record(i: int, candidates: list[str], classes: list[str], chosen: int | None) -> dict:
+        src, p = items[i]
+        dec = decisions[i]
+        return {"id": f"{'harmful' if dec.restricted else 'benign'}/{p.id}",
+                "kind": "harmful" if dec.restricted else "benign", "messages": list(p.messages),
+                "source": src, "category": p.category, "decision": dec.as_dict(), "constitution":
+                clf.constitution.fingerprint, "candidates": candidates, "classes": classes, "chosen": chosen}
+
+    for i in refuse:
+        rng = rng_for(cfg.seed, items[i][1].id, "refusal")
+        text = refusal_text(clf.principle(decisions[i]), rng.choice(d.refusal_openers), rng.choice(d.alternative_openers))
+        if record(i, [], [], None)["id"] not in have:
+            store.append(record(i, [text], ["refuse"], 0))
+    todo = [i for i in answer if record(i, [], [], None)["id"] not in have]
     classifier = default_classifier()
-    demo_texts = [t["content"] for t in demo_turns("harmful") if t["role"] == "assistant"]
-    model = cached_model(cfg, run) if n_todo else None
-    with progress("distill samples", sum(len(v) * samples_for(k, d) for k, v in todo.items())) as advance:
-        for kind, prompts in todo.items():
-            for i in range(0, len(prompts), cfg.batch_size):
-                part = prompts[i : i + cfg.batch_size]
-                convs = conversations(kind, part)
-                if kind == "harmful" and d.refusal_openers:
-                    openers = [rng_for(cfg.seed, p.id, "opener").choice(d.refusal_openers) for p in part]
-                    alt_openers = ([rng_for(cfg.seed, p.id, "alternative").choice(d.alternative_openers) for p in part]
-                                   if d.alternative_openers else [])
-                    samples = [shaped_refusals(model, convs, openers, alt_openers, d, cfg.seed + j, advance)
-                               for j in range(samples_for(kind, d))]
-                else:
-                    samples = [model.generate(convs, SamplingParams(max_new_tokens=d.max_new_tokens,
-                                                                    temperature=d.temperature, top_p=d.top_p,
-                                                                    seed=cfg.seed + j,
-                                                                    repetition_penalty=d.repetition_penalty),
-                                              advance) for j in range(samples_for(kind, d))]
-                for row, p in enumerate(part):
-                    cands = [s[row] for s in samples]
-                    classes = classifier.classify_many([p.prompt] * len(cands), cands)
-                    alts = classifier.offers_alternative_many([p.prompt] * len(cands), cands)
-                    pick = choose(kind, cands, classes, alts, demo_texts)
-                    store.append({"id": f"{kind}/{p.id}", "kind": kind, "messages": list(p.messages),
-                                  "candidates": cands, "classes": classes, "alternatives": alts, "chosen": pick,
-                                  "system": convs[row][0]["content"], "model": model.name})
+    model = cached_model(cfg, run) if todo else None
+    with progress("distill answers", len(todo) * d.samples) as advance:
+        for start in range(0, len(todo), cfg.batch_size):
+            part = todo[start : start + cfg.batch_size]
+            convs = [[{"role": "system", "content": d.answer_system},
+                      *[m for m in items[i][1].messages if m["role"] != "system"]] for i in part]
+            samples = [model.generate(convs, SamplingParams(max_new_tokens=d.max_new_tokens, temperature=d.temperature,
+                                                            top_p=d.top_p, seed=cfg.seed + j,
+                                                            repetition_penalty=d.repetition_penalty), advance)
+                       for j in range(d.samples)]
+            for row, i in enumerate(part):
+                cands = [s[row] for s in samples]
+                classes = classifier.classify_many([items[i][1].prompt] * len(cands), cands)
+                ok = [j for j, (c, cls) in enumerate(zip(cands, classes)) if cls == "comply" and c.strip()]
+                store.append(record(i, cands, classes, max(ok, key=lambda j: len(cands[j])) if ok else None))
     records = list(store)
-    result = {}
-    for kind in sets:
-        recs = [r for r in records if r["kind"] == kind]
-        kept = [r for r in recs if r["chosen"] is not None]
-        result[f"{kind}: targets kept"] = f"{len(kept)}/{len(recs)}"
-        if kind == "harmful":
-            result["harmful: targets offering an alternative"] = sum(r["alternatives"][r["chosen"]] for r in kept)
-    result.update({"seconds": round(time.time() - t0, 1), "records": str(store.path)})
-    run.mark("distill", "done", summary=result)
+    kept = [r for r in records if r["chosen"] is not None]
+    file_says = [src in RESTRICTED_FILES for src, _ in items]
+    result = {
+        "constitution": f"{clf.constitution.name} ({clf.constitution.fingerprint})",
+        "pool prompts": len(items), "declined by the constitution": sum(x.restricted for x in decisions),
+        "decision accuracy, held-out labeled prompts": report["accuracy"],
+        "decision balanced accuracy, held-out": report["balanced_accuracy"],
+        "decision agreement with the pool's files": round(
+            sum(x.restricted == f for x, f in zip(decisions, file_says)) / max(len(items), 1), 4),
+        "refusal targets": sum(r["kind"] == "harmful" for r in kept),
+        "answer targets kept": f"{sum(r['kind'] == 'benign' for r in kept)}/{len(answer)}",
+        "principles cited": len({r["decision"]["principle"] for r in kept if r["kind"] == "harmful"}),
+        "seconds": round(time.time() - t0, 1), "records": str(store.path),
+    }
+    run.mark("distill", "done", summary=result, constitution={"name": clf.constitution.name,
+                                                               "hash": clf.constitution.fingerprint})
     summary("distill summary", result)
     return result

@@ -17,11 +17,10 @@ from pathlib import Path
 
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.runs import open_run
 from constitutional.core.ui import console, summary
 from constitutional.models import local_path
 from constitutional.models.hf import load_tokenizer
-from constitutional.stages.artifacts import finished_model_stage, load_labels, policy_spec
+from constitutional.stages.artifacts import begin_stage, load_labels, policy_spec
 from constitutional.train.args import lora_config, training_args
 from constitutional.train.checkpoints import clear_checkpoints, last_checkpoint
 
@@ -70,10 +69,10 @@ def train(cfg: RunConfig, rows: list[dict], policy: Path, out: Path) -> dict:
 
 def main(cfg: RunConfig) -> dict:
     d = cfg.dpo
-    run = open_run(cfg, "dpo")
-    out = run.stage_dir("dpo")
-    if (done := finished_model_stage(run, "dpo")) is not None:
+    run, done = begin_stage(cfg, "dpo")
+    if done is not None:
         return done
+    out = run.stage_dir("dpo")
     labels = [r for r in load_labels(run) if r["kind"] in d.kinds]
     if not labels:
         raise ConstitutionalError(f"no labeled pairs of kind {', '.join(d.kinds)}", field="dpo.kinds",

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from constitutional.core.config import EvalModel, RunConfig
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.runs import RecordStore, RunDir, open_run
+from constitutional.core.runs import RecordStore, RunDir
 from constitutional.core.ui import console, progress, summary, table
 from constitutional.eval.answers import SCHEMA, answer_suites
 from constitutional.eval.assemble import build_metrics, judged_rows, refusal_judge
@@ -40,7 +40,7 @@ from constitutional.feedback.check import check_calls
 from constitutional.labeled import load_labeled
 from constitutional.models import SamplingParams
 from constitutional.models.cached import cached_model, run_generator
-from constitutional.stages.artifacts import POLICY_STAGES, has_model, model_dir
+from constitutional.stages.artifacts import POLICY_STAGES, begin_stage, has_model, model_dir
 
 SUMMARY_COLUMNS = ["refusal_rate", "over_refusal_rate", "jailbreak_asr", "harm_score", "harmlessness_elo",
                    "helpfulness_elo", "latency_p50_s", "tokens_per_response"]
@@ -81,7 +81,7 @@ def harm_scores(cfg: RunConfig, run: RunDir, records: list[dict], judges: list[d
 def elo(cfg: RunConfig, run: RunDir, answers: dict[str, list[dict]], suites, judges: list[dict]) -> dict:
     """Pairwise judgments across all models -> Elo per kind; measure the judge; append its judge row."""
     spec = judge_spec(cfg)
-    judge = PairwiseJudge(cached_model(cfg, run, spec), cfg.feedback, cfg.seed)
+    judge = PairwiseJudge(cached_model(cfg, run, spec), cfg.feedback, cfg.constitution, cfg.seed)
     by_kind: dict[str, list] = {}
     for s in suites:
         if s.name in ("harmful", "helpful"):  # the packaged suites; user suites stay out of the ratings
@@ -99,7 +99,9 @@ def elo(cfg: RunConfig, run: RunDir, answers: dict[str, list[dict]], suites, jud
 
 def main(cfg: RunConfig) -> dict:
     e = cfg.eval
-    run = open_run(cfg, "eval")
+    run, done = begin_stage(cfg, "eval")
+    if done is not None:
+        return done
     out = run.stage_dir("eval")
     run.mark("eval", "running")
     models = eval_models(cfg, run)

@@ -23,17 +23,28 @@ import time
 from constitutional.constitution import load_constitution
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.runs import open_run
 from constitutional.core.ui import console, progress, summary, table
-from constitutional.feedback.check import CHECK_COLUMNS, check_calls, check_rows, judge_check, questions_for, settings_for
-from constitutional.feedback.judge import Pair, position_bias, score_pairs
+from constitutional.decision import classifier_for
+from constitutional.feedback.check import (
+    CHECK_COLUMNS,
+    check_calls,
+    check_rows,
+    judge_check,
+    judge_name,
+    questions_for,
+    scorer,
+    settings_for,
+)
+from constitutional.feedback.judge import Pair, position_bias
 from constitutional.models.cached import cached_model
-from constitutional.stages.artifacts import LABELS_SCHEMA, labels_store, pairs_store
+from constitutional.stages.artifacts import LABELS_SCHEMA, begin_stage, labels_store, pairs_store
 
 
 def main(cfg: RunConfig) -> dict:
     f = cfg.feedback
-    run = open_run(cfg, "feedback")
+    run, done = begin_stage(cfg, "feedback")
+    if done is not None:
+        return done
     out_dir = run.stage_dir("feedback")
     pairs = list(pairs_store(run))
     if not pairs:
@@ -47,18 +58,21 @@ def main(cfg: RunConfig) -> dict:
     # pairs that came labeled (construction, classifier, human) need no judge, and no judge check
     need_judge = any(p["label"] is None for p in todo)
     model = cached_model(cfg, run, spec) if need_judge else None
+    d = cfg.decision
+    clf = classifier_for(cfg.constitution_for("feedback"), d.threshold, d.c) if f.judge == "constitution" else None
+    label = scorer(f, clf)
     run.mark("feedback", "running")
     t0 = time.time()
     check = None
     if f.check and need_judge:
         with progress("judge check", check_calls(f, f.check_limit)) as advance:
-            check = judge_check(model, f, cfg.seed, f.check_limit, advance)
+            check = judge_check(model, f, cfg.constitution, cfg.seed, f.check_limit, advance, clf)
         (out_dir / "judge_check.json").write_text(json.dumps(check, indent=2), encoding="utf-8")
-        table(f"judge check: {spec} on {check['labeled_set']}", CHECK_COLUMNS, check_rows(check))
-    judge = {"model": spec, "accuracy": check["accuracy"] if check else None,
+        table(f"judge check: {check['judge']} on {check['labeled_set']}", CHECK_COLUMNS, check_rows(check))
+    judge = {"model": judge_name(f, spec), "accuracy": check["accuracy"] if check else None,
              "position_bias": check["position_bias"] if check else None, "n": check["n"] if check else 0,
              "labeled_set": check["labeled_set"] if check else None}
-    harmless, helpful = load_constitution(f.constitution), load_constitution(f.helpful_constitution)
+    harmless, helpful = load_constitution(cfg.constitution_for("feedback")), load_constitution(f.helpful_constitution)
     unlabeled = [p for p in todo if p["label"] is None]
     console.print(f"[bold]feedback[/]: {len(pairs)} pairs, {len(unlabeled)} to label with {spec} "
                   f"({settings.k} question(s) x 2 orders{', chain of thought' if settings.cot else ''})")
@@ -70,8 +84,7 @@ def main(cfg: RunConfig) -> dict:
         for i in range(0, len(unlabeled), chunk):
             part = unlabeled[i : i + chunk]
             qs = [questions_for(p["kind"], p["id"], harmless, helpful, settings.k, cfg.seed) for p in part]
-            results = score_pairs(model, [Pair(p["id"], tuple(p["messages"]), p["a"], p["b"]) for p in part], qs,
-                                  settings)
+            results = label(model, [Pair(p["id"], tuple(p["messages"]), p["a"], p["b"]) for p in part], qs, settings)
             for p, r in zip(part, results):
                 store.append({**p, "schema": LABELS_SCHEMA, "label": round(r["p_a"], 6), "label_source": "ai feedback",
                               "p_first": r["p_first"], "scores": r["scores"], "questions": r["questions"],
@@ -82,7 +95,8 @@ def main(cfg: RunConfig) -> dict:
     result = {
         "pairs labeled": len(labels), "by AI feedback": len(ai),
         "by construction / human": len(labels) - len(ai),
-        "judge": spec, "judge accuracy (judge_pairs)": judge["accuracy"],
+        "judge": judge["model"], "judge accuracy (judge_pairs)": judge["accuracy"],
+        "judge accuracy, harmful pairs": check["by_kind"].get("harmful", {}).get("accuracy") if check else None,
         "judge position bias (judge_pairs)": judge["position_bias"],
         "position bias while labeling": round(position_bias(ai), 4) if ai else None,
         "mean |label - 0.5|": round(sum(abs(r["label"] - 0.5) for r in ai) / len(ai), 4) if ai else None,

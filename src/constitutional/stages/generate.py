@@ -9,17 +9,19 @@ from __future__ import annotations
 import time
 
 from constitutional.core.config import RunConfig
-from constitutional.core.runs import RecordStore, open_run
+from constitutional.core.runs import RecordStore
 from constitutional.core.ui import console, progress, summary, table
 from constitutional.models import SamplingParams
 from constitutional.models.cached import cached_model
 from constitutional.prompts import load_prompts
-from constitutional.stages.artifacts import GENERATE_SCHEMA
+from constitutional.stages.artifacts import GENERATE_SCHEMA, begin_stage
 
 
 def main(cfg: RunConfig) -> dict:
     g = cfg.generate
-    run = open_run(cfg, "generate")
+    run, done = begin_stage(cfg, "generate")
+    if done is not None:
+        return done
     prompts = load_prompts(g.prompts, g.split, g.limit)
     params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, seed=cfg.seed)
     model = cached_model(cfg, run)

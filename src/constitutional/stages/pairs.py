@@ -36,13 +36,20 @@ from pathlib import Path
 
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.runs import open_run
 from constitutional.core.ui import console, progress, summary
 from constitutional.models import SamplingParams
 from constitutional.models.cached import cached_model
 from constitutional.prompts import PromptRecord, load_many, load_preferences, load_prompts
 from constitutional.refusal import default_classifier
-from constitutional.stages.artifacts import distill_store, kept_targets, pairs_store, policy_spec, revision_examples, sl_cai_store
+from constitutional.stages.artifacts import (
+    begin_stage,
+    distill_store,
+    kept_targets,
+    pairs_store,
+    policy_spec,
+    revision_examples,
+    sl_cai_store,
+)
 
 # RLCD's two contexts per pair kind, in our words: (the preferred reply's, the other's). Only the
 # sampling sees them; the pair records the bare conversation.
@@ -123,7 +130,9 @@ def human_pairs(path: str, limit: int | None) -> list[dict]:
 
 def main(cfg: RunConfig) -> dict:
     s = cfg.pairs
-    run = open_run(cfg, "pairs")
+    run, done = begin_stage(cfg, "pairs")
+    if done is not None:
+        return done
     store = pairs_store(run)
     have = store.ids()
     policy = policy_spec(cfg, run, s.policy)

@@ -18,11 +18,10 @@ from pathlib import Path
 
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.runs import open_run
 from constitutional.core.seeding import rng_for
 from constitutional.core.ui import console, summary
 from constitutional.models import local_path
-from constitutional.stages.artifacts import finished_model_stage, load_labels, policy_spec
+from constitutional.stages.artifacts import begin_stage, load_labels, policy_spec
 from constitutional.train.args import training_args
 from constitutional.train.rewards import load_reward_model, score
 
@@ -90,10 +89,10 @@ def train(cfg: RunConfig, rows: list[dict], base: Path, out: Path) -> tuple[obje
 
 def main(cfg: RunConfig) -> dict:
     r = cfg.reward
-    run = open_run(cfg, "reward")
-    out = run.stage_dir("reward")
-    if (done := finished_model_stage(run, "reward")) is not None:
+    run, done = begin_stage(cfg, "reward")
+    if done is not None:
         return done
+    out = run.stage_dir("reward")
     labels = load_labels(run)
     rows = preference_rows(labels, r.labels == "hard")
     train_rows, held = split_heldout(rows, r.heldout, cfg.seed)

@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 
 from constitutional.core.config import RunConfig
-from constitutional.core.runs import open_run
 from constitutional.core.seeding import rng_for
 from constitutional.core.ui import console, summary
 from constitutional.models import local_path
 from constitutional.models.hf import load_tokenizer
 from constitutional.prompts import load_prompts
-from constitutional.stages.artifacts import finished_model_stage, policy_spec
+from constitutional.stages.artifacts import begin_stage, policy_spec
 from constitutional.train.args import training_args
 from constitutional.train.checkpoints import clear_checkpoints, last_checkpoint
 from constitutional.train.curves import CURVES, curves, curves_svg
@@ -81,10 +80,10 @@ def train(cfg: RunConfig, policy: Path, reward_fn, out: Path) -> dict:
 
 def main(cfg: RunConfig) -> dict:
     r = cfg.rl
-    run = open_run(cfg, "rl")
-    out = run.stage_dir("rl")
-    if (done := finished_model_stage(run, "rl")) is not None:
+    run, done = begin_stage(cfg, "rl")
+    if done is not None:
         return done
+    out = run.stage_dir("rl")
     policy = local_path(policy_spec(cfg, run))
     reward_fn = build_reward(r.reward, cfg, run)
     run.mark("rl", "running")

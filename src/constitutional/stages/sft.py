@@ -24,7 +24,7 @@ from pathlib import Path
 
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.runs import RecordStore, open_run
+from constitutional.core.runs import RecordStore
 from constitutional.core.seeding import rng_for
 from constitutional.core.ui import console, progress, summary
 from constitutional.models import SamplingParams, local_path
@@ -33,8 +33,8 @@ from constitutional.models.hf import load_tokenizer
 from constitutional.prompts import load_prompts
 from constitutional.stages.artifacts import (
     HELPFUL_SCHEMA,
+    begin_stage,
     distill_examples,
-    finished_model_stage,
     revision_examples,
     sl_cai_store,
 )
@@ -82,7 +82,7 @@ def build_dataset(cfg: RunConfig, run) -> tuple[list[dict], dict]:
         targets += revisions
         counts["harmlessness examples"] = len(revisions)
     if cfg.sft.data in ("distill", "both"):
-        distilled = distill_examples(cfg, run)
+        distilled = distill_examples(run)
         if not distilled:
             raise ConstitutionalError("no distilled targets to train on", file=run.root / "distill",
                                       hint="run the distill stage first (constitutional distill CONFIG)")
@@ -134,10 +134,10 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
 
 
 def main(cfg: RunConfig) -> dict:
-    run = open_run(cfg, "sft")
-    out = run.stage_dir("sft")
-    if (done := finished_model_stage(run, "sft")) is not None:
+    run, done = begin_stage(cfg, "sft")
+    if done is not None:
         return done
+    out = run.stage_dir("sft")
     run.mark("sft", "running")
     rows, counts = build_dataset(cfg, run)
     with (out / "train.jsonl").open("w", encoding="utf-8") as f:

@@ -34,14 +34,13 @@ from dataclasses import dataclass, field
 
 from constitutional.constitution import Constitution, load_constitution
 from constitutional.core.config import RunConfig
-from constitutional.core.runs import open_run
 from constitutional.core.seeding import rng_for
 from constitutional.core.ui import console, progress, summary
 from constitutional.feedback.revision_quality import clean_revision, revision_flags
 from constitutional.models import SamplingParams
 from constitutional.models.cached import CachedGenerator, cached_model
 from constitutional.prompts import Demo, PromptRecord, load_fewshot, load_prompts
-from constitutional.stages.artifacts import revision_examples, sl_cai_store
+from constitutional.stages.artifacts import begin_stage, revision_examples, sl_cai_store
 
 
 @dataclass
@@ -123,8 +122,10 @@ def to_record(s: _State, demos: list[Demo], cfg: RunConfig, constitution: Consti
 
 def main(cfg: RunConfig) -> dict:
     s = cfg.sl_cai
-    run = open_run(cfg, "sl_cai")
-    constitution = load_constitution(s.constitution)
+    run, done = begin_stage(cfg, "sl_cai")
+    if done is not None:
+        return done
+    constitution = load_constitution(cfg.constitution_for("sl_cai"))
     prompts = load_prompts(s.prompts, s.split, s.limit)
     demos = load_fewshot(s.fewshot)
     store = sl_cai_store(run)
