@@ -28,7 +28,7 @@ test: $(STAMP)
 
 # ruff (pyproject's [tool.ruff]) and the layer contracts (pyproject's [tool.importlinter])
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts experiments
 	$(BIN)/lint-imports
 
 clean:

@@ -8,7 +8,9 @@ random (seeded) from the eval suites, with the base model's and the tuned
 model's greedy answers and the refusal classifier's verdict on each.
 ``--refusals N`` instead draws N of the tuned model's answers to harmful
 prompts that the classifier calls refusals, with its "offers an alternative"
-verdict: the sample to read by hand before trusting that figure.
+verdict: the sample to read by hand before trusting that figure, and the
+constitution principle whose ``concern`` the reply repeats (``--constitution``,
+default cai-2022; "none" when it repeats no principle's words).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import random
 from pathlib import Path
 
+from constitutional.constitution import load_constitution
 from constitutional.refusal.classifier import default_classifier
 
 
@@ -30,6 +33,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chars", type=int, default=220)
     ap.add_argument("--refusals", type=int, default=0, help="draw this many refusals of --after instead")
+    ap.add_argument("--constitution", default="cai-2022", help="whose principles the refusals may cite")
     a = ap.parse_args()
     rows = [json.loads(line) for line in (a.run / "eval" / "responses.jsonl").open(encoding="utf-8")]
     by = {(r["model"], r["suite"], r["prompt_id"]): r for r in rows}
@@ -62,9 +66,11 @@ def print_refusals(rows: list[dict], a, clf, rng: random.Random) -> None:
     alts = clf.offers_alternative_many([p for p, _ in refused], [r["response"] for _, r in refused])
     drawn = rng.sample(list(zip(refused, alts)), min(a.refusals, len(refused)))
     print(f"{len(refused)} refusals of {len(mine)} harmful prompts; {sum(alts)} offer an alternative (classifier)\n")
-    print("| category | prompt | reply | alternative? |\n|---|---|---|---|")
+    principles = load_constitution(a.constitution).restricting
+    print("| category | prompt | reply | alternative? | principle cited |\n|---|---|---|---|---|")
     for (p, r), alt in drawn:
-        print(f"| {r['category']} | {p.replace('|', '/')} | {cell(r['response'], 'refuse', a.chars)} | {alt} |")
+        cites = next((x.id for x in principles if x.concern.lower() in r["response"].lower()), "none")
+        print(f"| {r['category']} | {p.replace('|', '/')} | {cell(r['response'], 'refuse', a.chars)} | {alt} | {cites} |")
 
 
 if __name__ == "__main__":

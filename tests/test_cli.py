@@ -28,10 +28,15 @@ def test_invalid_constitution_exits_2_with_file_line_field(tmp_path):
 
 
 def test_init_writes_a_valid_config_and_constitution(tmp_path):
-    r = runner.invoke(app, ["init", str(tmp_path)])
+    from constitutional.core.config import load_config
+
+    r = runner.invoke(app, ["init", str(tmp_path / "mine")], terminal_width=300)
     assert r.exit_code == 0, r.output
-    assert runner.invoke(app, ["constitution", "validate", str(tmp_path / "constitution.yaml")]).exit_code == 0
-    r = runner.invoke(app, ["init", str(tmp_path)])
+    assert runner.invoke(app, ["constitution", "validate", str(tmp_path / "mine" / "constitution.yaml")]).exit_code == 0
+    cfg = load_config(tmp_path / "mine" / "config.yaml")
+    assert cfg.constitution == str(tmp_path / "mine" / "constitution.yaml")  # the run uses the file to edit
+    assert cfg.name == "mine" and "constitutional run" in r.output  # a fresh run, not the demo's
+    r = runner.invoke(app, ["init", str(tmp_path / "mine")])
     assert r.exit_code == 2 and "not overwriting" in r.output
 
 
@@ -89,16 +94,17 @@ def test_stage_help_is_the_stage_docstring():
 
 
 def test_the_default_pipeline_end_to_end(tmp_path, tiny_model_dir):
-    """Every stage of configs/demo.yaml, in its order, through `constitutional run`, on the tiny
+    """configs/demo.yaml with RL-CAI put back after sft, through `constitutional run`, on the tiny
     model with small limits: distill -> sft -> pairs -> feedback (AI labels) -> reward ->
     rl against the `preference_model` reward -> compare -> eval with its report."""
     import yaml
 
     from constitutional.core.config import load_config
 
-    demo = load_config("configs/demo.yaml")
+    stages = ["distill", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"]
+    demo = load_config("configs/demo.yaml", {"stages": stages})
     assert demo.rl.reward == "preference_model"
-    small = ["--distill.limit=6", "--distill.refusal_share=0.5", "--distill.max_new_tokens=8",
+    small = [f"--stages=[{','.join(stages)}]", "--distill.limit=6", "--distill.refusal_share=0.5", "--distill.max_new_tokens=8",
              "--sft.epochs=1", "--sft.max_length=96", "--pairs.limit=4", "--pairs.helpful_limit=2",
              "--pairs.max_new_tokens=8", "--feedback.check_limit=4", "--reward.epochs=1", "--rl.steps=1",
              "--rl.num_generations=2", "--rl.max_new_tokens=8", "--rl.limit=2", "--compare.per_set=1",

@@ -97,3 +97,14 @@ def test_sft_dataset_is_the_kept_targets(tmp_path):
     rows, counts = sft.build_dataset(cfg, RunDir(cfg.run_dir))
     assert counts == {"distilled benign examples": 1, "distilled harmful examples": 1, "helpful examples": 0}
     assert sorted(r["completion"][0]["content"] for r in rows) == ["no", "yes"]
+
+
+def test_select_trains_only_clear_cases_in_turn_across_principles_at_the_share():
+    from constitutional.decision import Decision
+
+    ds = ([Decision(True, "a", 0.9)] * 6 + [Decision(True, "b", 0.7)] * 2 + [Decision(True, "a", 0.55)]
+          + [Decision(False, None, 0.48)] + [Decision(False, None, 0.1)] * 10)
+    refuse, answer = distill.select(ds, limit=20, refusal_share=0.25, refuse_above=0.6, answer_below=0.45)
+    assert answer == list(range(10, 20))  # 0.55 and 0.48 are neither: too unsure to train on
+    assert len(refuse) == 3  # a quarter of the targets: 0.25 / 0.75 of the 10 answers, not of the limit
+    assert [ds[i].principle for i in refuse] == ["a", "b", "a"]  # in turn, so "b" is not crowded out

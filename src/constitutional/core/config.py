@@ -48,13 +48,13 @@ class DistillConfig(Section):
                                description="one mixed pool of training prompts (train splits; packaged names or "
                                "files): the constitution decides which are declined, not the file they are in")
     limit: int = Field(416, ge=1, description="SFT targets drawn from the pool (seeded)")
-    refusal_share: float = Field(0.2, ge=0, le=1, description="at most this share of the targets are refusals, "
+    refusal_share: float = Field(0.15, ge=0, le=1, description="at most this share of the targets are refusals, "
                                  "taken in turn from each principle that applies (a small share keeps "
-                                 "over-refusal down: ablation rows 5-10)")
-    refuse_above: float = Field(0.55, gt=0, lt=1, description="a refusal target only where the constitution's "
+                                 "over-refusal down: ablation rows 5-10; 26 % made the model refuse writing tasks)")
+    refuse_above: float = Field(0.6, gt=0, lt=1, description="a refusal target only where the constitution's "
                                 "classifier is at least this sure (precision over recall: a wrong refusal target "
                                 "teaches over-refusal)")
-    answer_below: float = Field(0.4, gt=0, lt=1, description="an answer target only where it is below this (a "
+    answer_below: float = Field(0.45, gt=0, lt=1, description="an answer target only where it is below this (a "
                                 "restricted request answered would teach compliance); prompts in between are left out")
     refusal_openers: list[str] = Field(
         ["I can't help with that, because it could", "I won't help with this, because it could",
@@ -290,8 +290,9 @@ class RunConfig(Section):
     seed: int = Field(0, description="seed for sampling principles, few-shot demos, data and generation")
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")
     stages: list[Literal[STAGES]] = Field(  # type: ignore[valid-type]
-        ["distill", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"],
-        description="stages `constitutional run` chains")
+        ["distill", "sft", "compare", "eval"],
+        description="stages `constitutional run` chains (RL-CAI adds pairs, feedback, reward, rl after sft: it did "
+        "not move the distilled model on the embedded model, docs/results.md)")
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     sl_cai: SLCAIConfig = Field(default_factory=SLCAIConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)

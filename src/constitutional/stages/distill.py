@@ -23,12 +23,15 @@ most ``distill.refusal_share`` of the ``distill.limit`` targets are
 refusals, drawn evenly across the principles that apply, and only clear
 cases are trained on: a refusal where the classifier is at least
 ``distill.refuse_above`` sure, an answer where it is below
-``distill.answer_below`` (on the packaged pool, 0.55 keeps 80 % of the
-refusal targets on red-team prompts where the decision threshold 0.5 keeps
-71 %; 0.4 leaves 2 red-team prompts among 231 answers, against 46 of 571). A prompt file's own
+``distill.answer_below``. On the packaged pool of 851 prompts, 0.6 leaves
+101 candidates for refusal, 95 % of them red-team prompts, where the decision
+threshold 0.5 leaves about 280 at 71 %; 0.45 leaves 14 red-team prompts among
+426 answers (0.4: 4 of 244, too few answers to writing requests, which the
+classifier puts near 0.5; 0.5: 49 of 592). A prompt file's own
 labels (its name, its ``category``) are read only to *measure* the decision:
 the summary gives the classifier's accuracy on held-out labeled prompts
-(``decision/`` sets) and its agreement with the pool's files.
+(``decision.restricted_sets`` and ``permitted_sets``) and its agreement with
+the pool's files.
 
 Outputs: ``<run>/distill/records.jsonl`` (schema ``constitutional.distill/2``:
 the decision, the principle cited, the candidates, the choice),
@@ -76,7 +79,9 @@ def select(decisions: list, limit: int, refusal_share: float, refuse_above: floa
             by_principle[d.principle].append(i)
         elif d.p_restricted < answer_below:
             permitted.append(i)
-    quota = min(round(refusal_share * limit), sum(len(v) for v in by_principle.values()))
+    # the share holds against the answers there are, not only against the limit
+    quota = min(round(refusal_share * limit), round(refusal_share / (1 - refusal_share) * len(permitted)) if
+                refusal_share < 1 else limit, sum(len(v) for v in by_principle.values()))
     queues = [by_principle[k] for k in sorted(by_principle)]
     refuse: list[int] = []
     while len(refuse) < quota:
@@ -113,20 +118,22 @@ def main(cfg: RunConfig) -> dict:
     have = store.ids()
     run.mark("distill", "running")
 
+    def kind(i: int) -> str:
+        return "harmful" if decisions[i].restricted else "benign"
+
     def record(i: int, candidates: list[str], classes: list[str], chosen: int | None) -> dict:
         src, p = items[i]
         dec = decisions[i]
-        return {"id": f"{'harmful' if dec.restricted else 'benign'}/{p.id}",
-                "kind": "harmful" if dec.restricted else "benign", "messages": list(p.messages),
+        return {"id": f"{kind(i)}/{p.id}", "kind": kind(i), "messages": list(p.messages),
                 "source": src, "category": p.category, "decision": dec.as_dict(), "constitution":
                 clf.constitution.fingerprint, "candidates": candidates, "classes": classes, "chosen": chosen}
 
     for i in refuse:
         rng = rng_for(cfg.seed, items[i][1].id, "refusal")
         text = refusal_text(clf.principle(decisions[i]), rng.choice(d.refusal_openers), rng.choice(d.alternative_openers))
-        if record(i, [], [], None)["id"] not in have:
+        if f"{kind(i)}/{items[i][1].id}" not in have:
             store.append(record(i, [text], ["refuse"], 0))
-    todo = [i for i in answer if record(i, [], [], None)["id"] not in have]
+    todo = [i for i in answer if f"{kind(i)}/{items[i][1].id}" not in have]
     classifier = default_classifier()
     model = cached_model(cfg, run) if todo else None
     with progress("distill answers", len(todo) * d.samples) as advance:
