@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from constitutional.cli import app
 from constitutional.core.config import EvalConfig, dump_config, load_config
 from constitutional.core.errors import ConstitutionalError
+from constitutional.core.runs import RunDir
 from constitutional.eval.metrics import load_metrics
 from constitutional.eval.scoring import Row, summarize
 from constitutional.eval.suites import balanced, default_suites, jailbreak_suite, load_jailbreaks
@@ -123,6 +124,8 @@ def test_eval_stage_end_to_end_and_rerun_from_records(eval_cfg, monkeypatch):
         raise AssertionError("rerun called the model")
     monkeypatch.setattr(TransformersGenerator, "generate", no_calls)
     monkeypatch.setattr(TransformersGenerator, "option_probs", no_calls)
+    assert stage.main(eval_cfg) == result  # done, inputs unchanged: the stage is reused as it is
+    RunDir(eval_cfg.run_dir).mark("eval", "running")  # as if killed after its answers were written
     again = stage.main(eval_cfg)
     assert again["answers generated"] == 0 and again["answers from records"] == n_answers
     assert len((out / "responses.jsonl").read_text().splitlines()) == n_answers
