@@ -9,8 +9,8 @@ model's greedy answers and the refusal classifier's verdict on each.
 ``--refusals N`` instead draws N of the tuned model's answers to harmful
 prompts that the classifier calls refusals, with its "offers an alternative"
 verdict: the sample to read by hand before trusting that figure, and the
-constitution principle whose ``concern`` the reply repeats (``--constitution``,
-default cai-2022; "none" when it repeats no principle's words).
+constitution principle whose ``concern`` and ``help`` share the most words
+with the reply (``--constitution``, default cai-2022; "none" below 3 words).
 """
 
 from __future__ import annotations
@@ -58,6 +58,23 @@ def cell(text: str, verdict: str, chars: int) -> str:
     return f"[{verdict}] " + text.replace("|", "\\|")
 
 
+STOP = {"a", "an", "the", "to", "of", "or", "and", "it", "that", "this", "with", "for", "you", "your", "i", "can't",
+        "help", "could", "because", "someone", "if", "need", "suggest", "talking", "recommend", "speaking", "would",
+        "i'd", "not", "able", "be", "in", "on", "is", "are", "who", "them", "their", "they"}
+
+
+def words(text: str) -> set[str]:
+    return {w.strip(".,'\"!?;:()").lower() for w in text.split()} - STOP - {""}
+
+
+def cited(reply: str, principles) -> str:
+    """The principle whose concern and help share the most words with the reply (at least 3), else "none"."""
+    best = max(principles, key=lambda p: len(words(reply) & words(f"{p.concern} {p.help}")), default=None)
+    if best is None or len(words(reply) & words(f"{best.concern} {best.help}")) < 3:
+        return "none"
+    return best.id
+
+
 def print_refusals(rows: list[dict], a, clf, rng: random.Random) -> None:
     mine = [r for r in rows if r["model"] == a.after and r["suite"] == "harmful"]
     prompts = [r["messages"][-1]["content"] for r in mine]
@@ -69,7 +86,7 @@ def print_refusals(rows: list[dict], a, clf, rng: random.Random) -> None:
     principles = load_constitution(a.constitution).restricting
     print("| category | prompt | reply | alternative? | principle cited |\n|---|---|---|---|---|")
     for (p, r), alt in drawn:
-        cites = next((x.id for x in principles if x.concern.lower() in r["response"].lower()), "none")
+        cites = cited(r["response"], principles)
         print(f"| {r['category']} | {p.replace('|', '/')} | {cell(r['response'], 'refuse', a.chars)} | {alt} | {cites} |")
 
 

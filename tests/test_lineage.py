@@ -71,3 +71,8 @@ def test_a_checkpoint_retrained_in_place_gets_no_cached_samples(tmp_path, tiny_m
     again = cached_model(cfg, run)
     new = again.generate(conv, params)
     assert again.misses == 1 and again.identity != first.identity and new != old
+
+
+def test_a_long_setting_text_is_not_mistaken_for_a_path(tmp_path):
+    cfg = _cfg(tmp_path, **{"distill.answer_system": "Be helpful. " * 40})  # 480 characters, no slash
+    assert "settings" in stage_inputs(cfg, RunDir(cfg.run_dir), "distill")

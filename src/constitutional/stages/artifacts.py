@@ -80,6 +80,13 @@ def _strings(value) -> Iterator[str]:
 
 
 def _input_hash(value: str) -> tuple[str, str] | None:
+    try:
+        return _named_input(value)
+    except (OSError, ValueError):  # a setting's text that cannot be a path (too long, a NUL byte): not a file
+        return None
+
+
+def _named_input(value: str) -> tuple[str, str] | None:
     """(input name, content hash) for a setting that names a file, a packaged set or a local checkpoint."""
     if value in PACKAGED or value == "judge_pairs":
         return f"prompts:{value}", file_hash(packaged_path(value))
