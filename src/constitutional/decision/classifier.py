@@ -123,14 +123,18 @@ class ConstitutionClassifier:
         self.fingerprint = hashlib.sha256(
             f"{constitution.fingerprint}|{threshold}|{c}|{ENCODER}".encode()).hexdigest()[:16]
 
-    def decide(self, prompts: Sequence[str]) -> list[Decision]:
-        if not prompts:
+    def scores(self, texts: Sequence[str]) -> list[tuple[float, str]]:
+        """(P(restricted), the principle that would apply) per text, whatever the threshold: what a caller
+        with thresholds of its own reads (the guard's rails)."""
+        if not texts:
             return []
-        X = ENCODE(list(prompts))
+        X = ENCODE(list(texts))
         p_restricted = self.gate.predict_proba(X)[:, 1]
-        which = self.which.predict(X) if self.which is not None else [self.only] * len(prompts)
-        return [Decision(bool(p >= self.threshold), str(w) if p >= self.threshold else None, float(p))
-                for p, w in zip(p_restricted, which)]
+        which = self.which.predict(X) if self.which is not None else [self.only] * len(texts)
+        return [(float(p), str(w)) for p, w in zip(p_restricted, which)]
+
+    def decide(self, prompts: Sequence[str]) -> list[Decision]:
+        return [Decision(p >= self.threshold, w if p >= self.threshold else None, p) for p, w in self.scores(prompts)]
 
     def principle(self, decision: Decision):
         return self.constitution.by_id[decision.principle] if decision.principle else None
