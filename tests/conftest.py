@@ -105,3 +105,46 @@ def tiny_server(tiny_generator):
 
     with ServerThread(create_app(tiny_generator, "tiny")) as srv:
         yield srv
+
+
+def _pg_binary(name: str) -> str | None:
+    import glob
+    import shutil
+
+    return shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL cluster on loopback (initdb + pg_ctl, as the postgres user when run as root).
+    Skipped where PostgreSQL is not installed, unless CONSTITUTIONAL_REQUIRE_POSTGRES=1 (CI), where it fails."""
+    import os
+    import shutil
+    import subprocess
+
+    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    if not (initdb and pg_ctl):
+        if os.environ.get("CONSTITUTIONAL_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (CONSTITUTIONAL_REQUIRE_POSTGRES=1) but initdb/pg_ctl are missing")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="constitutional-pg-"))  # not under pytest's 0700 tmp: postgres must enter it
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "guard", "--no-sync"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                    f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True,
+                   capture_output=True)
+    try:
+        yield f"postgresql+psycopg://guard@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -60,7 +60,7 @@ HASHED = [c.name for c in events.columns if c.name not in ("id", "prev_hash", "r
 _PII = [(re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "[email]"),
         (re.compile(r"\b(?:\d[ -]?){13,19}\b"), "[card number]"),
         (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "[id number]"),
-        (re.compile(r"(?<!\w)\+?\d{1,3}?[ .-]?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}\b"), "[phone]"),
+        (re.compile(r"(?<!\w)(?:\+?\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}\b"), "[phone]"),
         (re.compile(r"\b\d{1,3}(\.\d{1,3}){3}\b"), "[ip address]")]
 
 

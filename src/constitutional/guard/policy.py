@@ -55,7 +55,8 @@ class InputRail(Section):
     enabled: bool = Field(True, description="check requests before the upstream is called")
     threshold: float = Field(0.5, gt=0, lt=1, description="the constitution's classifier at or above this: the "
                              "principle's action (0.5: the decision the training pipeline uses)")
-    review_above: float = Field(0.35, gt=0, lt=1, description="between this and threshold: the gray action")
+    review_above: float = Field(0.45, gt=0, lt=1, description="between this and threshold: the gray action; below "
+                                "it the output rail trusts the request (the pipeline's distill.answer_below)")
     patterns: list[PatternRule] = Field([], description="pattern rules, checked before the classifier")
     on_error: OnError = Field("block", description="a failing rail closes the request; allow must be explicit")
 

@@ -4,12 +4,14 @@
   message (the highest score counts, so a harmful request two turns back
   still counts). At or above ``input.threshold`` the principle's action
   applies; in the gray band, the gray action.
-- Output rail: a reply that is a refusal passes; otherwise the classifier
-  reads the exchange (the last request and the reply together) and a score at
-  or above ``output.threshold`` fails it. Measured on the labeled replies of
-  ``harm_labels`` by ``guard check``: the reply alone scores high for almost
-  every reply (its recall is 1.0 at 40 % precision), the exchange read by a
-  model of refusals is the useful signal.
+- Output rail: a reply that is a refusal passes, and so does a reply to a
+  request the constitution clearly permits (below ``input.review_above``);
+  otherwise the classifier reads the exchange (the last request and the
+  reply together) and a score at or above ``output.threshold`` fails it.
+  Why not the reply alone: on ``harm_labels`` the reply alone scores high for
+  almost every reply (recall 1.0 at 40 % precision), and the exchange alone
+  blocks a quarter of the harmless answers (how-to answers read as
+  instructions); the request's own score is the signal that separates them.
 """
 
 from __future__ import annotations
@@ -82,17 +84,23 @@ class Rails:
         request = (user_texts(messages) or [""])[-1]
         if not reply.strip() or self.refusals.classify(request, reply) == "refuse":
             return Verdict("output", "allow", 0.0, reason="a refusal or nothing", latency_ms=_ms(t0))
-        [(p, principle)] = self.clf.scores([exchange(request, reply)])
+        (p_request, _), (p, principle) = self.clf.scores([request, exchange(request, reply)])
+        if p_request < self.policy.input.review_above:
+            return Verdict("output", "allow", p, reason="the constitution clearly permits the request",
+                           latency_ms=_ms(t0))
         if p >= self.policy.output.threshold:
             return Verdict("output", self.policy.output.action, p, principle, principle,
                            "the reply gives what the constitution restricts", _ms(t0))
         return Verdict("output", "allow", p, reason="passes", latency_ms=_ms(t0))
 
     def output_scores(self, requests: Sequence[str], replies: Sequence[str]) -> list[float]:
-        """The output rail's score for many labeled exchanges at once (``guard check``); a refusal scores 0."""
+        """The output rail's score for many labeled exchanges at once (``guard check``): 0 for a refusal or a
+        reply to a clearly permitted request, else the exchange's."""
         kinds = self.refusals.classify_many(list(requests), list(replies))
+        asked = self.clf.scores(list(requests))
         scored = self.clf.scores([exchange(q, r) for q, r in zip(requests, replies)])
-        return [0.0 if k == "refuse" or not r.strip() else p for k, r, (p, _) in zip(kinds, replies, scored)]
+        return [0.0 if k == "refuse" or not r.strip() or pq < self.policy.input.review_above else p
+                for k, r, (pq, _), (p, _) in zip(kinds, replies, asked, scored)]
 
     def refusal_text(self, principle: str | None) -> str:
         p = self.clf.constitution.by_id.get(principle) if principle else None
