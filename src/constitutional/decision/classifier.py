@@ -63,12 +63,14 @@ def training_data(c: Constitution) -> tuple[list[str], list[str]]:
 
 
 class Encoder:
-    """e5 sentence embeddings with an in-process cache (each text is embedded once)."""
+    """e5 sentence embeddings with an in-process cache (each text is embedded once), bounded so a long-running
+    guard does not grow without end (the oldest entries go first)."""
 
     _model = None
 
-    def __init__(self):
+    def __init__(self, max_entries: int = 50_000):
         self.cache: dict[str, np.ndarray] = {}
+        self.max_entries = max_entries
 
     @classmethod
     def model(cls):
@@ -87,7 +89,10 @@ class Encoder:
             part = todo[i : i + 64]
             for t, v in zip(part, np.asarray(self.model().query(part), dtype=np.float32)):
                 self.cache[t] = v
-        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        out = np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        while len(self.cache) > self.max_entries:
+            del self.cache[next(iter(self.cache))]
+        return out
 
 
 ENCODE = Encoder()
