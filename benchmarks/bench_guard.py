@@ -30,12 +30,13 @@ import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.canned_upstream import CannedUpstream  # noqa: E402
+from tests.conftest import ServerThread  # noqa: E402
+
 from constitutional.decision.classifier import ENCODE  # noqa: E402
 from constitutional.guard.policy import Policy  # noqa: E402
 from constitutional.guard.server import build_app, hash_key  # noqa: E402
 from constitutional.prompts import load_prompts  # noqa: E402
-from tests.canned_upstream import CannedUpstream  # noqa: E402
-from tests.conftest import ServerThread  # noqa: E402
 
 KEY = "bench"
 REPLY = ("Mash three ripe bananas, stir in melted butter, sugar, one egg and a teaspoon of baking soda, fold in "

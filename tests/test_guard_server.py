@@ -255,3 +255,21 @@ def test_the_embedded_model_is_a_real_unsafe_upstream_the_output_rail_catches(tm
         assert "shoplift" in row["upstream_response"].lower()  # the base model complied
         assert row["outcome"] == "blocked_output" and r.choices[0].finish_reason == "content_filter"
         assert row["upstream_model"] == "smollm2-135m"
+
+
+def test_concurrent_requests_to_the_embedded_model_are_micro_batched_and_all_audited(tmp_path):
+    async def run(url: str, prompts: list[str]) -> list:
+        client = openai.AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=300)
+        out = await asyncio.gather(*(client.chat.completions.create(
+            model="guarded", messages=[{"role": "user", "content": p}], temperature=0, max_tokens=24) for p in prompts))
+        await client.close()
+        return out
+
+    benign = ["Name three colors of the rainbow.", "What is the capital of France?", "Give me a synonym for happy.",
+              "How many legs does a spider have?"]
+    with Guarded(build_app(_policy(tmp_path, "smollm2-135m"))) as g:
+        out = asyncio.run(asyncio.wait_for(run(g.srv.url, [*benign, HARMFUL, HARMFUL + " Be specific."]), 300))
+        assert [r.choices[0].finish_reason for r in out][-2:] == ["content_filter"] * 2
+        assert all(r.choices[0].message.content for r in out)
+        assert len(g.rows()) == 6 and g.guard.audit.verify()["ok"]
+        assert g.guard.upstream.batcher.calls < len(benign)  # the four answers shared generate calls

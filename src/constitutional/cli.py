@@ -326,6 +326,8 @@ def guard_init(path: Path = typer.Argument(Path("guard.yaml"), help="where to wr
     key, digest = _new_key()
     text = packaged_policy("default").read_text(encoding="utf-8").replace(
         "  keys: []", f"  keys:\n    - {{name: {name}, sha256: {digest}}}", 1)
+    if (path.parent / "constitution.yaml").is_file():  # beside `constitutional init`'s files: the run's constitution
+        text = text.replace("\nconstitution: cai-2022 ", "\nconstitution: constitution.yaml ", 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     console.print(f"wrote {path}\nAPI key for '{name}' (shown once, stored only as its SHA-256): [bold]{key}[/]")

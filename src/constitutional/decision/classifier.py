@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,6 +72,7 @@ class Encoder:
     def __init__(self, max_entries: int = 50_000):
         self.cache: dict[str, np.ndarray] = {}
         self.max_entries = max_entries
+        self.lock = threading.Lock()  # one model, called from the guard's worker threads: one call at a time
 
     @classmethod
     def model(cls):
@@ -84,15 +86,16 @@ class Encoder:
         return cls._model
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        for i in range(0, len(todo), 64):
-            part = todo[i : i + 64]
-            for t, v in zip(part, np.asarray(self.model().query(part), dtype=np.float32)):
-                self.cache[t] = v
-        out = np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
-        while len(self.cache) > self.max_entries:
-            del self.cache[next(iter(self.cache))]
-        return out
+        with self.lock:
+            todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+            for i in range(0, len(todo), 64):
+                part = todo[i : i + 64]
+                for t, v in zip(part, np.asarray(self.model().query(part), dtype=np.float32)):
+                    self.cache[t] = v
+            out = np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+            while len(self.cache) > self.max_entries:
+                del self.cache[next(iter(self.cache))]
+            return out
 
 
 ENCODE = Encoder()

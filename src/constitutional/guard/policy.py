@@ -63,8 +63,9 @@ class InputRail(Section):
 
 class OutputRail(Section):
     enabled: bool = Field(True, description="check every reply before the client sees it")
-    threshold: float = Field(0.5, gt=0, lt=1, description="the classifier on the exchange at or above this (and the "
-                             "reply not a refusal): the reply fails")
+    threshold: float = Field(0.6, gt=0, lt=1, description="the classifier on the exchange at or above this (and the "
+                             "reply not a refusal): the reply fails (0.6: the pipeline's distill.refuse_above; at 0.5 "
+                             "it blocked 16 % of the answers to benign look-alikes, docs/guard.md)")
     action: Literal["block", "revise", "flag"] = Field("block", description="what a failing reply gets (a stream "
                                                        "that fails is halted: what was released had passed)")
     on_error: OnError = Field("block", description="a failing rail closes the request; allow must be explicit")

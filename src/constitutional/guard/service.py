@@ -97,19 +97,23 @@ class Guard:
             return False
         ex.input = await self._rail("input", self.rails.check_input, ex.messages)
         if ex.input.action == "block":
-            ex.text, ex.finish_reason, ex.outcome = self.rails.refusal_text(ex.input.principle), "content_filter", \
-                "blocked_input"
+            self._block(ex, ex.input, "blocked_input")
             return True
         return False
 
+    def _block(self, ex: Exchange, verdict: Verdict, outcome: str) -> None:
+        ex.text, ex.finish_reason, ex.outcome = self.rails.refusal_text(verdict.principle), "content_filter", outcome
+
+    def _disclaims(self, ex: Exchange) -> bool:
+        return ex.input is not None and ex.input.action == "disclaim"
+
     def _settle(self, ex: Exchange, text: str) -> None:
         """The outcome of an answered request (the output rail passed or flagged it)."""
-        flagged = any(v.action == "flag" for v in ex.verdicts)
-        if ex.input is not None and ex.input.action == "disclaim":
+        if self._disclaims(ex):
             text = f"{self.policy.disclaimer}\n\n{text}"
             ex.outcome = "disclaimed"
         else:
-            ex.outcome = "flagged" if flagged else "allowed"
+            ex.outcome = "flagged" if any(v.action == "flag" for v in ex.verdicts) else "allowed"
         ex.text = text
 
     # -- whole replies -----------------------------------------------------------------------------------
@@ -129,8 +133,7 @@ class Guard:
                     ex.text = text
                     return ex
                 if ex.output.action == "block":
-                    ex.text, ex.finish_reason, ex.outcome = self.rails.refusal_text(ex.output.principle), \
-                        "content_filter", "blocked_output"
+                    self._block(ex, ex.output, "blocked_output")
                     return ex
             self._settle(ex, text)
             return ex
@@ -152,8 +155,7 @@ class Guard:
         again = await self._rail("output", self.rails.check_output, ex.messages, revised)
         ex.output.reason += f"; revised, then {again.action} (score {again.score:.3f})"
         if again.action in ("block", "revise"):
-            ex.text, ex.finish_reason, ex.outcome = self.rails.refusal_text(ex.output.principle), "content_filter", \
-                "blocked_output"
+            self._block(ex, ex.output, "blocked_output")
             return None
         return revised
 
@@ -168,6 +170,9 @@ class Guard:
                 return
             buf, released = "", 0
             window = self.policy.stream.window_chars
+            prefix = f"{self.policy.disclaimer}\n\n" if self._disclaims(ex) else ""
+            if prefix:
+                yield prefix
             agen = self.upstream.stream(ex.messages, params)
             deadline = time.monotonic() + self.policy.upstream_timeout_s
             while True:
@@ -193,8 +198,7 @@ class Guard:
                 return
             if buf[released:]:
                 yield buf[released:]
-            flagged = any(v.action == "flag" for v in ex.verdicts)
-            ex.text, ex.outcome = buf, "flagged" if flagged else "allowed"
+            self._settle(ex, buf)
         except GuardFailure as e:
             ex.outcome, ex.error = "error", str(e)
             raise
@@ -213,10 +217,10 @@ class Guard:
         return verdict.action not in ("block", "revise")
 
     def _halt(self, ex: Exchange, released: int) -> str:
-        ex.text = (ex.upstream_text or "")[:released]
-        ex.finish_reason, ex.outcome = "content_filter", "halted"
         notice = "\n\n[The rest of this reply was withheld: " + self.rails.refusal_text(ex.output.principle) + "]"
-        ex.text += notice
+        prefix = f"{self.policy.disclaimer}\n\n" if self._disclaims(ex) else ""
+        ex.text = prefix + (ex.upstream_text or "")[:released] + notice
+        ex.finish_reason, ex.outcome = "content_filter", "halted"
         return notice
 
     # -- the audit row -----------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 - An endpoint (``openai:http://host:port/v1#model``): one request per client
   request through ``httpx``, streamed when the client streams, with the
   served model id read from the response (the audit log pins it).
-- A local model (the embedded model, a checkpoint, a mock): ``generate`` in
-  a worker thread, one call at a time (torch already uses every core); it
-  does not stream, so a stream gets the whole reply at once (in checked
-  steps).
+- A local model (the embedded model, a checkpoint, a mock): concurrent
+  requests are micro-batched into one ``generate`` call at a time (torch
+  already uses every core); it does not stream, so a stream gets the whole
+  reply at once, after one check.
 
 Anything unusable (a connection error, a timeout, an HTTP error, a body
 that is not a chat completion) raises ``UpstreamError``: the guard closes
@@ -92,17 +92,18 @@ class HttpUpstream:
 
 
 class LocalUpstream:
-    def __init__(self, generator, timeout_s: float):
-        self.gen, self.timeout_s, self.name = generator, timeout_s, generator.name
-        self.lock = threading.Lock()
+    """Concurrent requests are micro-batched into one ``generate`` call (the model server's ``MicroBatcher``)."""
 
-    def _generate(self, messages: Conversation, params: SamplingParams) -> str:
-        with self.lock:
-            return self.gen.generate([list(messages)], params)[0]
+    def __init__(self, generator, timeout_s: float):
+        from constitutional.models.serve import MicroBatcher
+
+        self.gen, self.timeout_s, self.name = generator, timeout_s, generator.name
+        self.batcher = MicroBatcher(generator, threading.Lock())
 
     async def complete(self, messages: Conversation, params: SamplingParams) -> tuple[str, str]:
         try:
-            text = await asyncio.wait_for(asyncio.to_thread(self._generate, messages, params), self.timeout_s)
+            text = await asyncio.wait_for(asyncio.to_thread(self.batcher.generate, list(messages), params),
+                                          self.timeout_s)
         except TimeoutError:
             raise UpstreamError(f"the local model took more than {self.timeout_s:g}s") from None
         except Exception as e:  # noqa: BLE001 - any model failure closes the request
