@@ -437,4 +437,5 @@ def audit_export(policy: str = POLICY_ARG, out: Path = typer.Option(..., help="J
     """Blocked and flagged prompts as a prompt set the training stages read (e.g. distill.prompts)."""
     n = _audit(policy).export(out, tuple(outcome))
     summary(f"wrote {out}", {"prompts": n, "outcomes": ", ".join(outcome)})
-    console.print(f"next: add it to a run, e.g. `constitutional distill --distill.prompts='[redteam, helpful, {out}]'`")
+    console.print(f"next: add it to a run, e.g. `constitutional distill --distill.prompts='[redteam, helpful, {out}]'`",
+                  markup=False)

@@ -90,6 +90,8 @@ class AuditLog:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.engine = sa.create_engine(parsed, pool_pre_ping=True, **kw)
+        if parsed.get_backend_name() == "sqlite":  # WAL: `audit verify` and exports read while the guard writes
+            sa.event.listen(self.engine, "connect", lambda conn, _: conn.execute("PRAGMA journal_mode=WAL"))
         self.lock = threading.Lock()
         self.upgrade()
 
