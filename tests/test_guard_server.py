@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 
 import httpx
 import openai
@@ -93,6 +94,9 @@ def test_a_benign_prompt_passes_and_a_harmful_one_is_blocked_before_the_upstream
         assert [r["outcome"] for r in rows] == ["allowed", "blocked_input"]
         assert rows[0]["upstream_model"] == "canned-model-v1" and rows[1]["category"] == "no-mass-harm-weapons"
         assert json.loads(rows[1]["input_rail"])["score"] >= 0.5 and rows[1]["upstream_response"] is None
+        assert json.loads(rows[1]["input_rail"])["rule"] == "actions.restricted"
+        assert all(KEY not in json.dumps(r, default=str) for r in rows)  # the key is never stored, only its owner
+        assert {r["api_key"] for r in rows} == {"tester"}
         assert g.client.models.list().data[0].id == "guarded"
 
 
@@ -273,3 +277,18 @@ def test_concurrent_requests_to_the_embedded_model_are_micro_batched_and_all_aud
         assert all(r.choices[0].message.content for r in out)
         assert len(g.rows()) == 6 and g.guard.audit.verify()["ok"]
         assert g.guard.upstream.batcher.calls < len(benign)  # the four answers shared generate calls
+
+
+def test_retention_purges_old_rows_when_the_guard_starts(tmp_path, canned):
+    from constitutional.guard.audit import AuditLog
+
+    policy = _policy(tmp_path, f"openai:{canned.url}#canned", **{"audit.retention_days": 7})
+    old = AuditLog(policy.audit.url)
+    old.write(request_id="old", outcome="allowed", messages=[{"role": "user", "content": "hi"}], ts=1_000_000.0)
+    old.write(request_id="recent", outcome="allowed", messages=[{"role": "user", "content": "hi"}])
+    with Guarded(build_app(policy)) as g:
+        deadline = time.time() + 10
+        while any(r["request_id"] == "old" for r in g.rows()) and time.time() < deadline:
+            time.sleep(0.1)
+        ids = [r["request_id"] for r in g.rows()]
+        assert "old" not in ids and "recent" in ids and ids[-1] == "purge" and g.guard.audit.verify()["ok"]

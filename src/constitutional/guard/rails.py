@@ -34,6 +34,7 @@ class Verdict:
     category: str | None = None  # the principle id or the pattern rule's category
     reason: str = ""
     latency_ms: float = 0.0
+    rule: str | None = None  # the policy setting that decided the action, e.g. "actions.by_principle.protect-privacy"
     error: str | None = None  # the rail failed: what happened
     bypassed: bool = False  # the rail failed and the policy said on_error: allow
 
@@ -57,26 +58,31 @@ class Rails:
         self.refusals = refusal or default_classifier()
         self.patterns = [(re.compile(r.pattern, re.IGNORECASE), r) for r in policy.input.patterns]
 
-    def _principle_action(self, principle: str) -> str:
-        return self.policy.actions.by_principle.get(principle, self.policy.actions.restricted)
+    def _principle_action(self, principle: str) -> tuple[str, str]:
+        """(action, the policy setting it comes from)"""
+        if principle in self.policy.actions.by_principle:
+            return self.policy.actions.by_principle[principle], f"actions.by_principle.{principle}"
+        return self.policy.actions.restricted, "actions.restricted"
 
     def check_input(self, messages: Conversation) -> Verdict:
         t0 = time.perf_counter()
         texts = user_texts(messages)
-        for rx, rule in self.patterns:
+        for i, (rx, rule) in enumerate(self.patterns):
             if any(rx.search(t) for t in texts):
                 return Verdict("input", rule.action, 1.0, None, rule.category, f"pattern {rule.pattern!r}",
-                               _ms(t0))
+                               _ms(t0), rule=f"input.patterns.{i}")
         scored = self.clf.scores(texts)
         if not scored:
             return Verdict("input", "allow", 0.0, reason="no user text", latency_ms=_ms(t0))
         p, principle = max(scored)
         rail = self.policy.input
         if p >= rail.threshold:
-            return Verdict("input", self._principle_action(principle), p, principle, principle,
-                           "the constitution restricts this request", _ms(t0))
+            action, rule = self._principle_action(principle)
+            return Verdict("input", action, p, principle, principle, "the constitution restricts this request", _ms(t0),
+                           rule=rule)
         if p >= rail.review_above:
-            return Verdict("input", self.policy.actions.gray, p, None, principle, "gray band", _ms(t0))
+            return Verdict("input", self.policy.actions.gray, p, None, principle, "gray band", _ms(t0),
+                           rule="actions.gray")
         return Verdict("input", "allow", p, reason="permitted", latency_ms=_ms(t0))
 
     def check_output(self, messages: Conversation, reply: str) -> Verdict:
@@ -90,7 +96,7 @@ class Rails:
                            latency_ms=_ms(t0))
         if p >= self.policy.output.threshold:
             return Verdict("output", self.policy.output.action, p, principle, principle,
-                           "the reply gives what the constitution restricts", _ms(t0))
+                           "the reply gives what the constitution restricts", _ms(t0), rule="output.action")
         return Verdict("output", "allow", p, reason="passes", latency_ms=_ms(t0))
 
     def output_scores(self, requests: Sequence[str], replies: Sequence[str]) -> list[float]:
