@@ -190,6 +190,23 @@ def serve(model: str = typer.Option("smollm2-135m", help="local model spec (smol
 
 @app.command()
 @friendly
+def doctor(run_dir: Path = typer.Argument(..., help="a run directory, e.g. runs/demo")):
+    """Move unreadable lines of a run's record files aside (to FILE.quarantine), and a corrupt manifest or call
+    cache; then the run resumes."""
+    from constitutional.core.runs import doctor as fix
+
+    if not run_dir.is_dir():
+        raise ConstitutionalError("not a run directory", file=run_dir, hint="pass runs/<name>")
+    fixes = fix(run_dir)
+    if not fixes:
+        summary(f"{run_dir}: nothing to fix", {"record files": len(list(run_dir.rglob("*.jsonl")))})
+        return
+    table(f"{run_dir}: moved aside", ["file", "lines moved", "which lines", "note"],
+          [(f["file"], f["moved"], ", ".join(map(str, f["lines"][:10])), f.get("note", "")) for f in fixes])
+
+
+@app.command()
+@friendly
 def init(directory: Path = typer.Argument(Path("."), help="where to write config.yaml and constitution.yaml")):
     """Write a starter config (every setting, with its help) and a constitution to edit; the config's run
     uses that constitution."""

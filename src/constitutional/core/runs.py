@@ -59,9 +59,9 @@ def tree_hash(root: Path, skip: tuple[str, ...] = ()) -> str:
     return h.hexdigest()[:16]
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, data: str | bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     os.replace(tmp, path)
 
 
@@ -87,7 +87,16 @@ class RunDir:
 
     def manifest(self) -> dict:
         if self.manifest_path.is_file():
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            try:
+                m = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ConstitutionalError(f"the run's manifest is corrupt ({e})", file=self.manifest_path,
+                                          hint=f"`constitutional doctor {self.root}` moves it aside (every stage is "
+                                          "then checked again against its inputs)") from None
+            if not isinstance(m, dict) or not isinstance(m.get("stages"), dict):
+                raise ConstitutionalError("the run's manifest has no 'stages' mapping", file=self.manifest_path,
+                                          hint=f"`constitutional doctor {self.root}` moves it aside")
+            return m
         return {"schema": "constitutional.manifest/1", "created": time.time(), "stages": {}}
 
     def mark(self, stage: str, status: str, **info: Any) -> None:
@@ -136,46 +145,135 @@ class RunDir:
 
 
 class RecordStore:
-    """Append-only JSONL of records tagged with a schema. One line per record,
-    flushed as written; a line cut short by a kill is dropped on open."""
+    """Append-only JSONL of records tagged with a schema, one line per record, flushed as written.
+
+    Reading never writes. A last line without a newline is kept if it is a
+    whole record, and skipped if it is not (a line cut short by a kill); the
+    next ``append`` settles it: a whole record gets its newline, a torn one
+    is moved to ``<file>.torn`` (kept, never lost). A bad line anywhere else
+    stops the reader with its file and line and the command that moves it
+    aside (``constitutional doctor RUN``). Two records with one id are one
+    record: the first.
+    """
 
     def __init__(self, path: Path, schema: str):
         self.path, self.schema = Path(path), schema
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._repair()
 
-    def _repair(self) -> None:
-        if not self.path.is_file():
-            return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
-            with self.path.open("r+b") as f:
-                f.truncate(cut)
+    def _hint(self) -> str:
+        run = self.path.parent.parent
+        return f"`constitutional doctor {run}` moves bad lines to {self.path.name}.quarantine; then run again"
+
+    def _parse(self, n: int, raw: bytes) -> dict:
+        where = dict(file=self.path, line=n, hint=self._hint())
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConstitutionalError("the line is not UTF-8 text", **where) from None
+        except json.JSONDecodeError as e:
+            raise ConstitutionalError(f"the line is not a JSON record ({e.msg})", **where) from None
+        if not isinstance(rec, dict):
+            raise ConstitutionalError("the line is not a JSON object", **where)
+        if not isinstance(rec.get("id"), str):
+            raise ConstitutionalError("the record has no string 'id'", field="id", **where)
+        if rec.get("schema") != self.schema:
+            raise ConstitutionalError(
+                f"record has schema {rec.get('schema')!r}, expected {self.schema!r}", file=self.path, line=n,
+                field="schema", hint="this file was written by another version or stage; use a new run name",
+            )
+        return rec
+
+    def _lines(self) -> tuple[list[bytes], bytes]:
+        """(complete lines, the bytes after the last newline)"""
+        data = self.path.read_bytes() if self.path.is_file() else b""
+        *lines, tail = data.split(b"\n")
+        return lines, tail
+
+    def _tail_record(self, n: int, tail: bytes) -> dict | None:
+        try:
+            return self._parse(n, tail)
+        except ConstitutionalError:
+            return None
 
     def __iter__(self) -> Iterator[dict]:
-        if not self.path.is_file():
-            return
-        with self.path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                rec = json.loads(line)
-                if rec.get("schema") != self.schema:
-                    raise ConstitutionalError(
-                        f"record has schema {rec.get('schema')!r}, expected {self.schema!r}", file=self.path, line=n,
-                        field="schema", hint="this file was written by another version or stage; use a new run name",
-                    )
+        lines, tail = self._lines()
+        seen: set[str] = set()
+        records = [self._parse(n, raw) for n, raw in enumerate(lines, 1) if raw.strip()]
+        if tail.strip() and (last := self._tail_record(len(lines) + 1, tail)) is not None:
+            records.append(last)
+        for rec in records:
+            if rec["id"] not in seen:
+                seen.add(rec["id"])
                 yield rec
 
     def ids(self) -> set[str]:
         return {r["id"] for r in self}
 
+    def _settle_tail(self) -> None:
+        lines, tail = self._lines()
+        if not tail:
+            return
+        with self.path.open("r+b") as f:
+            if tail.strip() and self._tail_record(len(lines) + 1, tail) is not None:
+                f.seek(0, os.SEEK_END)
+                f.write(b"\n")
+                return
+            with self.path.with_name(self.path.name + ".torn").open("ab") as kept:
+                kept.write(tail + b"\n")
+            f.truncate(len(self.path.read_bytes()) - len(tail))
+
     def append(self, record: dict) -> None:
+        self._settle_tail()
         record = {"schema": self.schema, **record}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
             f.flush()
+
+
+def _object(raw: bytes):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def doctor(run_dir: Path) -> list[dict]:
+    """Move every unreadable line of a run's record files to ``<file>.quarantine`` (with its line number),
+    and a corrupt manifest or call cache aside; what was done, one row per fix."""
+    fixes = []
+    for path in sorted(Path(run_dir).rglob("*.jsonl")):
+        if path.name.endswith((".quarantine", ".torn")):
+            continue
+        data = path.read_bytes()
+        *lines, tail = data.split(b"\n")
+        parsed = [(n, raw, _object(raw)) for n, raw in enumerate(lines, 1) if raw.strip()]
+        ids = any(isinstance(o, dict) and "id" in o for _, _, o in parsed)  # a record store: every line needs an id
+        keep, bad = [], []
+        for n, raw, obj in parsed:
+            ok = isinstance(obj, dict) and (not ids or isinstance(obj.get("id"), str))
+            (keep if ok else bad).append((n, raw))
+        if bad:
+            with path.with_name(path.name + ".quarantine").open("ab") as q:
+                for n, raw in bad:
+                    q.write(f"{n}\t".encode() + raw + b"\n")
+            _atomic_write(path, b"".join(raw + b"\n" for _, raw in keep) + tail)
+            fixes.append({"file": str(path), "moved": len(bad), "lines": [n for n, _ in bad]})
+    manifest = Path(run_dir) / "manifest.json"
+    if manifest.is_file():
+        try:
+            json.loads(manifest.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            manifest.rename(manifest.with_name("manifest.json.corrupt"))
+            fixes.append({"file": str(manifest), "moved": 1, "lines": [], "note": "every stage will be rechecked"})
+    cache = Path(run_dir) / "cache.sqlite"
+    if cache.is_file():
+        try:
+            with sqlite3.connect(cache) as db:
+                db.execute("SELECT count(*) FROM calls").fetchone()
+        except sqlite3.DatabaseError:
+            cache.rename(cache.with_name("cache.sqlite.corrupt"))
+            fixes.append({"file": str(cache), "moved": 1, "lines": [], "note": "model calls will be made again"})
+    return fixes
 
 
 class CallCache:
@@ -184,9 +282,14 @@ class CallCache:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        self.db.commit()
+        try:
+            self.db = sqlite3.connect(self.path)
+            self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self.db.commit()
+        except sqlite3.DatabaseError as e:
+            raise ConstitutionalError(f"the call cache is not a readable SQLite database ({e})", file=self.path,
+                                      hint=f"`constitutional doctor {self.path.parent}` moves it aside (the calls "
+                                      "are made again)") from None
 
     @staticmethod
     def key(*parts: Any) -> str:
