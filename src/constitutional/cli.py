@@ -163,11 +163,15 @@ def calibrate(
 @friendly
 def gate(baseline: Path = typer.Argument(..., help="baseline metrics.json"),
          new: Path = typer.Argument(..., help="new metrics.json"),
-         thresholds: Path | None = typer.Option(None, help="gate YAML (default: the packaged gate-default.yaml)")):
-    """Regression gate for CI: exit 1 if NEW regressed against BASELINE beyond the thresholds, 0 if not."""
+         thresholds: Path | None = typer.Option(None, help="gate YAML (default: the packaged gate-default.yaml)"),
+         baseline_model: str | None = typer.Option(None, help="the baseline's model label (with --new-model: compare "
+                                                   "two different labels)"),
+         new_model: str | None = typer.Option(None, help="the new file's model label")):
+    """Regression gate for CI: exit 1 if NEW regressed against BASELINE beyond the thresholds, 0 if not; 2 if a
+    file is unreadable, corrupt or compares different models."""
     from constitutional.eval.gate import gate_main
 
-    raise typer.Exit(gate_main(baseline, new, thresholds))
+    raise typer.Exit(gate_main(baseline, new, thresholds, baseline_model, new_model))
 
 
 @app.command()
@@ -217,13 +221,14 @@ def init(directory: Path = typer.Argument(Path("."), help="where to write config
     constitution = directory / "constitution.yaml"
     config = commented_yaml().replace("\nconstitution: cai-2022\n", f"\nconstitution: {constitution}\n", 1)
     config = config.replace("name: demo\n", f"name: {directory.resolve().name or 'my-run'}\n", 1)
-    for name, text in (("config.yaml", config + "\n"),
-                       ("constitution.yaml", resolve("cai-2022").read_text(encoding="utf-8"))):
-        path = directory / name
-        if path.exists():
-            raise ConstitutionalError("already exists; not overwriting", file=path, hint="move it or pick another directory")
-        path.write_text(text, encoding="utf-8")
-        written.append(str(path))
+    files = (("config.yaml", config + "\n"), ("constitution.yaml", resolve("cai-2022").read_text(encoding="utf-8")))
+    for name, _ in files:  # check every path before writing any: no half-written directory
+        if (directory / name).exists():
+            raise ConstitutionalError("already exists; not overwriting", file=directory / name,
+                                      hint="move it or pick another directory")
+    for name, text in files:
+        (directory / name).write_text(text, encoding="utf-8")
+        written.append(str(directory / name))
     console.print("wrote " + ", ".join(written))
     console.print(f"next: edit {constitution} (what is declined: a principle's restricts, concern, help, examples; "
                   f"`constitutional constitution check {constitution}` measures the decision), then "

@@ -59,6 +59,13 @@ class Principle(BaseModel):
     examples: list[str] = Field([], description="schema 2: requests this principle applies to")
     lookalikes: list[str] = Field([], description="schema 2: requests that sound alike but are permitted")
 
+    @field_validator("critique", "revision", "comparison")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        if len(v.strip()) < 10:
+            raise ValueError("needs at least 10 characters of text, not just spaces")
+        return v
+
     @field_validator("id")
     @classmethod
     def _slug(cls, v: str) -> str:
@@ -153,11 +160,14 @@ def packaged_names() -> list[str]:
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A packaged constitution name, or a path to a YAML file."""
+    """A path to a YAML file, or a packaged constitution name. A file that exists wins: a local ``broad`` is
+    never shadowed by the packaged set of that name."""
     s = str(name_or_path)
+    path = Path(s)
+    if path.is_file():
+        return path
     if s in packaged_names():
         return Path(str(resources.files("constitutional") / "constitutions" / f"{s}.yaml"))
-    path = Path(s)
     if not path.is_file():
         raise ConstitutionalError(
             f"no constitution named '{s}'",
@@ -177,6 +187,9 @@ def load_constitution(name_or_path: str | Path) -> Constitution:
             f"unknown schema {data.get('schema')!r}", file=path, line=line_of(lines, ("schema",)), field="schema",
             hint=f"the first line should be 'schema: {SCHEMA}'",
         )
+    if not isinstance(data.get("principles", []), list):
+        raise ConstitutionalError("must be a list of principles", file=path, line=line_of(lines, ("principles",)),
+                                  field="principles", hint="write each principle as '- id: ...' under 'principles:'")
     if data["schema"] == SCHEMAS[0]:
         for i, p in enumerate(data.get("principles") or []):
             extra = [f for f in V2_FIELDS if isinstance(p, dict) and f in p]
@@ -188,6 +201,8 @@ def load_constitution(name_or_path: str | Path) -> Constitution:
     seen: dict[str, int] = {}
     for i, p in enumerate(data.get("principles") or []):
         pid = p.get("id") if isinstance(p, dict) else None
+        if not isinstance(pid, str):
+            continue  # a missing or non-text id is the schema's to report
         if pid in seen:
             raise ConstitutionalError(
                 f"duplicate principle id '{pid}' (first used by principle {seen[pid]})", file=path,

@@ -165,7 +165,9 @@ def load_many(sources: list[str], split: str | None = None, limit: int | None = 
 def load_prompts(source: str | Path, split: str | None = None, limit: int | None = None) -> list[PromptRecord]:
     """Load a prompt set. ``split`` keeps records whose split matches (records
     with no split are kept only when ``split`` is None)."""
-    path = packaged_path(str(source)) if str(source) in PACKAGED else Path(source)
+    path = Path(source)  # a file that exists wins over a packaged name
+    if not path.exists() and str(source) in PACKAGED:
+        path = packaged_path(str(source))
     if not path.exists():
         raise ConstitutionalError(
             f"prompt set '{source}' not found", hint=f"use a packaged set ({', '.join(PACKAGED)}) or a path to a file"

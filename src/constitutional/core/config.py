@@ -9,20 +9,31 @@ reference.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.yamlio import line_of, load_yaml
+from constitutional.core.yamlio import line_of, load_yaml, load_yaml_text
 
 STAGES = ("sl_cai", "distill", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate", "eval")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # no infinities or NaN anywhere: `temperature: .inf` would only fail hours later, inside a sampler
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v, info):
+        """``batch_size: true`` is a mistake, not 1."""
+        ann = cls.model_fields[info.field_name].annotation
+        if isinstance(v, bool) and ann in (int, float, int | None, float | None):
+            raise ValueError("expected a number, got true/false")
+        return v
 
 
 class SLCAIConfig(Section):
@@ -87,7 +98,7 @@ class SFTConfig(Section):
     helpful_ratio: float = Field(0.0, ge=0, description="base-model helpful answers per harmlessness example (0: "
                                  "distilled data answers helpful prompts itself; the paper's SL-CAI mix is 0.5)")
     helpful_tokens: int = Field(160, ge=8, description="max new tokens of a helpful response")
-    epochs: float = Field(2.0, gt=0, description="training epochs")
+    epochs: float = Field(2.0, gt=0, le=1000, description="training epochs")
     learning_rate: float = Field(5e-5, gt=0, description="peak learning rate (LoRA wants ~10x more)")
     batch_size: int = Field(4, ge=1, description="per-device batch size")
     grad_accum: int = Field(2, ge=1, description="gradient accumulation steps")
@@ -167,7 +178,7 @@ class RewardConfig(Section):
     labels: Literal["soft", "hard"] = Field("soft", description="soft: BCE on the AI probability; hard: the "
                                             "better reply wins (as TRL's RewardTrainer)")
     heldout: float = Field(0.2, ge=0, lt=1, description="fraction of pairs held out for pairwise accuracy")
-    epochs: float = Field(3.0, gt=0, description="training epochs")
+    epochs: float = Field(3.0, gt=0, le=1000, description="training epochs")
     learning_rate: float = Field(3e-5, gt=0, description="peak learning rate")
     batch_size: int = Field(8, ge=1, description="pairs per step")
     max_length: int = Field(320, ge=32, description="drop pairs longer than this many tokens")
@@ -197,7 +208,7 @@ class DPOConfig(Section):
     min_confidence: float = Field(0.55, ge=0.5, lt=1, description="drop pairs whose label is closer to 0.5")
     kinds: list[Literal["harmful", "helpful", "benign"]] = Field(
         ["harmful", "helpful", "benign"], description="train on pairs of these kinds (the prompt they answer)")
-    epochs: float = Field(1.0, gt=0, description="training epochs")
+    epochs: float = Field(1.0, gt=0, le=1000, description="training epochs")
     learning_rate: float = Field(5e-6, gt=0, description="peak learning rate")
     batch_size: int = Field(4, ge=1, description="pairs per step")
     max_length: int = Field(320, ge=32, description="truncate prompt+reply to this many tokens")
@@ -230,8 +241,8 @@ class CalibrateConfig(Section):
     concurrency: int = Field(4, ge=1, description="requests in flight per endpoint: fewer than a run's, so latency "
                              "is close to what one client sees (it is per request)")
     batch_size: int = Field(8, ge=1, description="batch size for local models (latency is per batch, so small)")
-    dtype: str = Field("auto", description="local models: auto, float32 or bfloat16")
-    seed: int = Field(0, description="seed for picking prompts when --limit is set")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="local models: auto, float32 or bfloat16")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed for picking prompts when --limit is set")
 
 
 class EvalModel(Section):
@@ -278,16 +289,17 @@ class EvalConfig(Section):
 
 
 class RunConfig(Section):
-    name: str = Field("demo", description="run name: outputs go to <runs_dir>/<name>")
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+                      description="run name: outputs go to <runs_dir>/<name>")
     runs_dir: str = Field("runs", description="parent directory of run directories")
     model: str = Field("smollm2-135m", description="model spec: smollm2-135m, hf:/path or openai:http://host:port/v1#model")
     constitution: str = Field("cai-2022", description="the run's constitution, packaged name or YAML path: what is "
                               "declined, why, and every principle a stage reads come from it")
-    dtype: str = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, "
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, "
                        "else float32), float32, bfloat16")
     batch_size: int = Field(32, ge=1, description="generation batch size (local) / chunk size (endpoints)")
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")
-    seed: int = Field(0, description="seed for sampling principles, few-shot demos, data and generation")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed for sampling principles, few-shot demos, data and generation")
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")
     stages: list[Literal[STAGES]] = Field(  # type: ignore[valid-type]
         ["distill", "sft", "compare", "eval"],
@@ -341,7 +353,15 @@ def parse_overrides(args: list[str]) -> dict[str, object]:
                 raise ConstitutionalError(f"override '{arg}' has no value", hint="write --key=value")
             i += 1
             value = args[i]
-        out[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else ""
+        key = key.replace("-", "_")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+            raise ConstitutionalError(f"'--{key}' is not a setting name", file="command line", field=f"--{key}",
+                                      hint="overrides look like --section.key=value, e.g. --sft.epochs=2")
+        try:
+            out[key] = load_yaml_text(value, "command line")[0] if value != "" else ""
+        except ConstitutionalError as e:
+            raise ConstitutionalError(f"{e.problem} in {value!r}", file="command line", field=f"--{key}",
+                                      hint="quote a string value, or write a list as [a, b]") from None
         i += 1
     return out
 
@@ -366,7 +386,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
         hint = "see `constitutional init` for every setting with its help" if err["type"] == "extra_forbidden" \
             else f"got {err.get('input')!r}"
-        over = next((k for k in ov if dotted == k or dotted.startswith(k + ".")), None)
+        over = next((k for k in ov if dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".")), None)
         if over is not None:
             raise ConstitutionalError(msg, file="command line", field=f"--{over}", hint=hint) from None
         raise ConstitutionalError(msg, file=source, line=line_of(lines, err["loc"]), field=dotted, hint=hint) from None

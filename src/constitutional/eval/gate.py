@@ -34,7 +34,7 @@ _EPS = 1e-9  # 0.40 - 0.38 is 0.0200000000000000018: exactly-at-limit must pass
 
 
 class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     metric: str
     max_drop: float | None = Field(None, ge=0, description="largest allowed fall (points for rates)")
     max_rise: float | None = Field(None, ge=0, description="largest allowed rise (points for rates)")
@@ -128,18 +128,25 @@ def _check(metric: str, kind: str, limit: float, old, new) -> GateRow:
     return row
 
 
-def check_gate(baseline: dict, new: dict, rules: GateSpec | list[Rule | dict], model: str | None = None) -> GateResult:
+def check_gate(baseline: dict, new: dict, rules: GateSpec | list[Rule | dict], model: str | None = None,
+               baseline_model: str | None = None, new_model: str | None = None) -> GateResult:
     """Apply ``rules`` to one model's summary in both metrics dicts.
 
-    ``model`` (or the spec's ``model``) picks the label; without one each file
-    contributes its only, or last listed, model.
+    ``model`` (or the spec's ``model``) picks the label in both; without one
+    each file contributes its only, or last listed, model, and the two must
+    carry the same label unless ``baseline_model`` and ``new_model`` map them
+    explicitly (comparing ``sft`` with ``rl`` by accident is an error).
     """
     if isinstance(rules, GateSpec):
         model = model if model is not None else rules.model
         rules = rules.rules
     rules = [r if isinstance(r, Rule) else Rule.model_validate(r) for r in rules]
-    old_label, old_err = pick_model(baseline, model)
-    new_label, new_err = pick_model(new, model)
+    old_label, old_err = pick_model(baseline, baseline_model or model)
+    new_label, new_err = pick_model(new, new_model or model)
+    if old_label and new_label and old_label != new_label and not (baseline_model and new_model):
+        raise ConstitutionalError(f"the baseline's model is '{old_label}' and the new file's is '{new_label}'",
+                                  field="model", hint="compare like with like, or map them explicitly with "
+                                  f"--baseline-model={old_label} --new-model={new_label}")
     result = GateResult(baseline_model=old_label, new_model=new_label)
     old_summary = summary_of(baseline, old_label) if old_label else {}
     new_summary = summary_of(new, new_label) if new_label else {}
@@ -191,13 +198,15 @@ def render_gate(result: GateResult) -> str:
     return "\n".join([head, line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]])
 
 
-def gate_main(baseline_path: str | Path, new_path: str | Path, thresholds_path: str | Path | None = None) -> int:
+def gate_main(baseline_path: str | Path, new_path: str | Path, thresholds_path: str | Path | None = None,
+              baseline_model: str | None = None, new_model: str | None = None) -> int:
     """Load both metrics files and the thresholds (packaged default if None), print the table.
 
     Returns 0 when every rule passes, 1 otherwise. Unreadable or malformed
     files raise ConstitutionalError, which the CLI prints as a usage error.
     """
     spec = load_gate(thresholds_path)
-    result = check_gate(load_metrics(baseline_path), load_metrics(new_path), spec)
+    result = check_gate(load_metrics(baseline_path), load_metrics(new_path), spec, baseline_model=baseline_model,
+                        new_model=new_model)
     print(render_gate(result))
     return 0 if result.passed else 1

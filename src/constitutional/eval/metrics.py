@@ -135,6 +135,20 @@ def check_metrics(data, source: str | Path = "metrics") -> None:
     if not isinstance(data.get("models"), dict) or not data["models"]:
         raise ConstitutionalError("no models in the metrics file", file=source, field="models",
                                   hint="the evaluator writes one entry per evaluated model")
+    for label, model in data["models"].items():
+        summary = model.get("summary") if isinstance(model, dict) else None
+        if not isinstance(summary, dict):
+            raise ConstitutionalError("a model entry needs a 'summary' mapping", file=source, field=f"models.{label}")
+        for metric, v in summary.items():
+            where = dict(file=source, field=f"models.{label}.summary.{metric}")
+            if v is None or isinstance(v, str):
+                continue  # not measured, or a label: a rule on it fails as missing
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConstitutionalError(f"{v!r} is not a finite number", **where,
+                                          hint="the file is corrupt or hand-edited; rerun the evaluation")
+            if is_rate(metric) and not 0 <= v <= 1:
+                raise ConstitutionalError(f"{v!r} is not a rate between 0 and 1", **where,
+                                          hint="rates are fractions (0.6, not 60)")
 
 
 def model_labels(metrics: dict) -> list[str]:
