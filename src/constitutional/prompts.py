@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from constitutional.core.errors import ConstitutionalError
+from constitutional.core.yamlio import read_text
 
 PACKAGED = ("redteam", "helpful", "borderline", "lookalike", "lookalike_train", "gray", "heldout_harmful",
             "heldout_benign")
@@ -94,35 +95,84 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict]]:
         for i, row in enumerate(ds):
             yield i, row
     elif suffix == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
+        with path.open("rb") as f:
+            for n, raw in enumerate(f, 1):
+                if not raw.strip():
                     continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ConstitutionalError(f"not valid JSON ({e.msg})", file=path, line=n,
-                                              hint="each line must be one JSON object") from None
-                if not isinstance(row, dict):
-                    raise ConstitutionalError("a line must be a JSON object", file=path, line=n)
-                yield n, row
+                yield n, _json_object(raw, path, n)
     elif suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = read_text(path, MAX_DATA_BYTES)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConstitutionalError(f"not valid JSON ({e.msg})", file=path, line=e.lineno,
+                                      hint="a .json prompt file holds one list of objects") from None
+        except RecursionError:
+            raise ConstitutionalError("JSON nested too deeply", file=path) from None
         if not isinstance(data, list):
             raise ConstitutionalError("a .json prompt file must hold a list of objects", file=path)
-        yield from enumerate(data)
+        for i, row in enumerate(data):
+            if not isinstance(row, dict):
+                raise ConstitutionalError(f"element {i} is not an object", file=path, field=str(i),
+                                          hint="each element is one record, e.g. {\"prompt\": \"...\"}")
+            yield i, row
     elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
-            for n, row in enumerate(csv.DictReader(f), 2):
-                yield n, row
+        yield from _csv_rows(path)
     elif suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        for i, row in enumerate(pq.read_table(path).to_pylist()):
-            yield i, row
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (pa.ArrowException, OSError) as e:
+            raise ConstitutionalError(f"not a readable Parquet file ({e})", file=path) from None
+        yield from enumerate(rows)
     else:
         raise ConstitutionalError(f"unsupported prompt file type '{suffix}'", file=path,
                                   hint="use .jsonl, .json, .csv, .parquet or a datasets directory")
+
+
+MAX_DATA_BYTES = 512 * 1024 * 1024  # a whole .json file is read at once; JSONL and CSV stream
+
+
+def _json_object(raw: bytes, path: Path, n: int) -> dict:
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConstitutionalError("the line is not UTF-8 text", file=path, line=n,
+                                  hint="save the file as UTF-8 (it looks like Latin-1, UTF-16 or binary)") from None
+    except json.JSONDecodeError as e:
+        raise ConstitutionalError(f"not valid JSON ({e.msg})", file=path, line=n,
+                                  hint="each line must be one JSON object") from None
+    except RecursionError:
+        raise ConstitutionalError("JSON nested too deeply", file=path, line=n) from None
+    if not isinstance(row, dict):
+        raise ConstitutionalError("a line must be a JSON object", file=path, line=n)
+    return row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """Rows with the file line each starts on; an unclosed quote or an oversized field is an error, not a
+    record that swallows the rest of the file."""
+    start = 2  # the line the record being read starts on (the header is line 1)
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, strict=True)
+            for row in reader:
+                if None in row or None in row.values():
+                    raise ConstitutionalError("the row has a different number of fields than the header", file=path,
+                                              line=start, hint="check the commas and quotes on that line")
+                yield start, row
+                start = reader.line_num + 1
+    except csv.Error as e:
+        raise ConstitutionalError(f"not valid CSV ({e}) in the record starting here", file=path, line=start,
+                                  hint="an unclosed quote swallows everything after it; close it") from None
+    except UnicodeDecodeError:
+        raise ConstitutionalError("not UTF-8 text", file=path,
+                                  hint="save the file as UTF-8 (it looks like Latin-1, UTF-16 or binary)") from None
+
+
+ROLES = ("system", "user", "assistant")
 
 
 def _messages(row: dict, path: Path, n: int) -> tuple[Message, ...]:
@@ -130,9 +180,21 @@ def _messages(row: dict, path: Path, n: int) -> tuple[Message, ...]:
     if row.get("messages") is not None:
         msgs = row["messages"]
         if isinstance(msgs, str):
-            msgs = json.loads(msgs)
+            try:
+                msgs = json.loads(msgs)
+            except (json.JSONDecodeError, RecursionError):
+                raise ConstitutionalError("is a string that is not a JSON conversation", field="messages",
+                                          **where) from None
         if not isinstance(msgs, list) or not all(isinstance(m, dict) and "role" in m and "content" in m for m in msgs):
             raise ConstitutionalError("must be a list of {role, content} objects", field="messages", **where)
+        for i, m in enumerate(msgs):
+            if m["role"] not in ROLES:
+                raise ConstitutionalError(f"role {m['role']!r} is not one of {', '.join(ROLES)}",
+                                          field=f"messages.{i}.role", **where)
+            if not isinstance(m["content"], str):
+                raise ConstitutionalError("content must be text", field=f"messages.{i}.content", **where)
+            if m["role"] == "user" and not m["content"].strip():
+                raise ConstitutionalError("a user turn is empty", field=f"messages.{i}.content", **where)
         last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=None)
         if last_user is None:
             raise ConstitutionalError("has no user turn", field="messages", **where)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.yamlio import line_of, load_yaml, load_yaml_text
 
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 STAGES = ("sl_cai", "distill", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate", "eval")
 
 
@@ -241,7 +242,7 @@ class CalibrateConfig(Section):
     concurrency: int = Field(4, ge=1, description="requests in flight per endpoint: fewer than a run's, so latency "
                              "is close to what one client sees (it is per request)")
     batch_size: int = Field(8, ge=1, description="batch size for local models (latency is per batch, so small)")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="local models: auto, float32 or bfloat16")
+    dtype: Dtype = Field("auto", description="local models: auto, float32 or bfloat16")
     seed: int = Field(0, ge=0, lt=2**63, description="seed for picking prompts when --limit is set")
 
 
@@ -295,7 +296,7 @@ class RunConfig(Section):
     model: str = Field("smollm2-135m", description="model spec: smollm2-135m, hf:/path or openai:http://host:port/v1#model")
     constitution: str = Field("cai-2022", description="the run's constitution, packaged name or YAML path: what is "
                               "declined, why, and every principle a stage reads come from it")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, "
+    dtype: Dtype = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, "
                        "else float32), float32, bfloat16")
     batch_size: int = Field(32, ge=1, description="generation batch size (local) / chunk size (endpoints)")
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")

@@ -13,7 +13,6 @@ import yaml
 
 from constitutional.core.errors import ConstitutionalError
 
-
 MAX_BYTES = 8 * 1024 * 1024  # a constitution, config or policy is kilobytes; this bounds what a mistake costs
 MAX_DEPTH = 64  # nesting levels; no file of ours needs more than five
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C parser where installed (~10x faster)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from constitutional.core.errors import ConstitutionalError
+from constitutional.core.yamlio import read_text
 
 SCHEMA = "constitutional.metrics/1"
 MISSING = "—"
@@ -120,9 +121,11 @@ def load_metrics(path: str | Path) -> dict:
     if not path.is_file():
         raise ConstitutionalError("file not found", file=path, hint="run the evaluation first, or check the path")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise ConstitutionalError(f"not valid JSON: {e.msg}", file=path, line=e.lineno) from None
+    except RecursionError:
+        raise ConstitutionalError("JSON nested too deeply", file=path) from None
     check_metrics(data, path)
     return data
 
