@@ -201,3 +201,46 @@ def test_mutations_of_valid_files_load_or_get_a_clear_error(tmp_path, name, cuts
         at %= len(data) + 1
         data[at : at + len(junk)] = junk
     _loads_or_explains(tmp_path, name, bytes(data))
+
+
+def test_a_stage_command_checks_what_it_will_read_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from constitutional.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["distill", f"--runs_dir={tmp_path}", "--distill.prompts=[redteam, missing.jsonl]"])
+    assert r.exit_code == 2 and "missing.jsonl" in r.output and "distill.prompts" in r.output
+    r = runner.invoke(app, ["run", f"--runs_dir={tmp_path}", "--stages=[distill, sft, pairs, feedback, reward, rl]",
+                            "--rl.reward=no-such-reward"])
+    assert r.exit_code == 2 and "unknown reward" in r.output
+    assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_only_under_debug(monkeypatch):
+    from typer.testing import CliRunner
+
+    from constitutional import constitution
+    from constitutional.cli import DEBUG, app
+
+    def broken():
+        raise RuntimeError("something we did not foresee")
+
+    monkeypatch.setattr(constitution, "packaged_names", broken)
+    monkeypatch.setitem(DEBUG, "on", False)
+    r = CliRunner().invoke(app, ["constitution", "list"])
+    assert r.exit_code == 1 and "unexpected error: RuntimeError: something we did not foresee" in r.output
+    assert "Traceback" not in r.output and "--debug" in r.output
+    r = CliRunner().invoke(app, ["--debug", "constitution", "list"])
+    assert isinstance(r.exception, RuntimeError)
+
+
+def test_what_the_project_writes_as_yaml_it_reads_back(tmp_path):
+    from constitutional.core.config import dump_config
+    from constitutional.core.yamlio import dump_yaml, load_yaml_text
+
+    shared = ["a", "b"]
+    assert load_yaml_text(dump_yaml({"x": shared, "y": shared}), "t.yaml")[0] == {"x": shared, "y": shared}
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_config(load_config(None, ["--name=again"])), encoding="utf-8")
+    assert load_config(path).name == "again"

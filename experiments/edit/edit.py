@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from constitutional.constitution import load_constitution, resolve
+from constitutional.core.yamlio import dump_yaml
 
 
 def main() -> None:
@@ -43,7 +44,7 @@ def main() -> None:
              bool(args.permit) + [f"added {p}" for p in args.add])
     data["description"] = f"{args.base}, edited: {'; '.join(edits)}."
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
+    args.out.write_text(dump_yaml(data, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
     c = load_constitution(args.out)
     print(f"wrote {args.out}: {len(c.principles)} principles, {len(c.restricting)} restricting")
 

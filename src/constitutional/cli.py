@@ -10,9 +10,11 @@ import ast
 import functools
 import importlib
 import importlib.util
+import os
 import time
 from pathlib import Path
 
+import click
 import typer
 
 from constitutional.core.config import CalibrateConfig, commented_yaml, load_config
@@ -28,8 +30,18 @@ app.add_typer(prompts_app, name="prompts")
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+DEBUG = {"on": os.environ.get("CONSTITUTIONAL_DEBUG") == "1"}
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="show the traceback of an unexpected error "
+                                     "(also CONSTITUTIONAL_DEBUG=1)")):
+    DEBUG["on"] = DEBUG["on"] or debug
+
+
 def friendly(fn):
-    """Print user errors as one clear message and exit 2, without a traceback."""
+    """Print user errors as one clear message and exit 2, without a traceback; an unexpected error is one line
+    and exit 1, its traceback only under --debug."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -39,6 +51,16 @@ def friendly(fn):
             console.print("[bold red]error:[/] ", end="")
             console.print(e.render(), markup=False, highlight=False)
             raise typer.Exit(2) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as e:
+            if DEBUG["on"]:
+                raise
+            console.print("[bold red]unexpected error:[/] ", end="")
+            console.print(f"{type(e).__name__}: {e}", markup=False, highlight=False)
+            console.print("  hint: rerun with --debug (constitutional --debug ...) for the traceback, and report it",
+                          markup=False)
+            raise typer.Exit(1) from None
 
     return wrapper
 
@@ -57,7 +79,10 @@ def _config(config: Path | None, args: list[str]):
 
 
 def _run_stage(stage: str, config: Path | None, args: list[str]) -> dict:
+    from constitutional.stages.artifacts import preflight
+
     cfg = _config(config, args)
+    preflight(cfg, [stage])
     return importlib.import_module(f"constitutional.stages.{stage}").main(cfg)
 
 
@@ -65,7 +90,10 @@ def _run_stage(stage: str, config: Path | None, args: list[str]) -> dict:
 @friendly
 def run(ctx: typer.Context, config: Path | None = typer.Argument(None, help="YAML config (default: the demo)")):
     """Run the stages listed in the config's `stages`, in order."""
+    from constitutional.stages.artifacts import preflight
+
     cfg = _config(config, ctx.args)
+    preflight(cfg, cfg.stages)
     t0, rows = time.time(), []
     for stage in cfg.stages:
         console.rule(f"[bold]{stage}")

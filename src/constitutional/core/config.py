@@ -13,11 +13,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from constitutional.core.errors import ConstitutionalError
-from constitutional.core.yamlio import line_of, load_yaml, load_yaml_text
+from constitutional.core.yamlio import dump_yaml, line_of, load_yaml, load_yaml_text
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 STAGES = ("sl_cai", "distill", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate", "eval")
@@ -394,7 +393,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
 
 
 def dump_config(cfg: RunConfig) -> str:
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return dump_yaml(cfg.model_dump(mode="json"), sort_keys=False)
 
 
 def commented_yaml(model: type[BaseModel] = RunConfig, indent: int = 0) -> str:
@@ -410,6 +409,6 @@ def commented_yaml(model: type[BaseModel] = RunConfig, indent: int = 0) -> str:
         default = f.get_default(call_default_factory=True)
         if f.description:
             lines.append(f"{pad}# {f.description}")
-        dumped = yaml.safe_dump({name: default}, default_flow_style=False, sort_keys=False).rstrip()
+        dumped = dump_yaml({name: default}, default_flow_style=False, sort_keys=False).rstrip()
         lines += [pad + line for line in dumped.splitlines()]
     return "\n".join(lines)

@@ -130,3 +130,13 @@ def pydantic_error(exc, source: str | Path, lines: dict[str, int], prefix: tuple
     else:
         hint = f"got {err.get('input')!r}"
     return ConstitutionalError(msg, file=source, line=line_of(lines, loc), field=field, hint=hint)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def dump_yaml(data, **kw) -> str:
+    """YAML the reader above accepts: a value that appears twice is written out twice, never as an alias."""
+    return yaml.dump(data, Dumper=_NoAliasDumper, **kw)

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from constitutional.constitution import packaged_names, resolve
+from constitutional.constitution import load_constitution, packaged_names, resolve
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.runs import RecordStore, RunDir, file_hash, open_run, tree_hash
@@ -184,3 +184,40 @@ def load_labels(run: RunDir) -> list[dict]:
     if not labels:
         raise ConstitutionalError("no labeled pairs", file=store.path, hint="run the pairs and feedback stages first")
     return labels
+
+
+# -- before any stage runs ------------------------------------------------------------------------
+def _source_fields(section: str, values: dict) -> Iterator[tuple[str, str]]:
+    """(dotted field, value) of every setting that names a prompt set, few-shot file or template file."""
+    for key, value in values.items():
+        if key.endswith(("prompts", "_sets")) or key in ("fewshot", "jailbreaks"):
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str):
+                    yield f"{section}.{key}", v
+
+
+def preflight(cfg: RunConfig, stages: Iterable[str]) -> None:
+    """Check, before any work, what the stages will read: every prompt set a setting names is packaged or a
+    file that exists, each constitution loads, and RL's reward is registered. A typo fails now, not hours in."""
+    stages = list(stages)
+    defaults = RunConfig().model_dump(mode="json")
+    dumped = cfg.model_dump(mode="json")
+    packaged = set(PACKAGED) | {v for s, vals in defaults.items() if isinstance(vals, dict)
+                                for _, v in _source_fields(s, vals)}
+    for stage in stages:
+        for section in SECTIONS.get(stage, (stage,)):
+            for field, value in _source_fields(section, dumped.get(section) or {}):
+                if value not in packaged and not Path(value).exists():
+                    raise ConstitutionalError(f"'{value}' is neither a packaged set nor a file that exists",
+                                              field=field,
+                                              hint=f"packaged sets: {', '.join(PACKAGED)}; or give a path")
+        if stage in READS_CONSTITUTION:
+            load_constitution(cfg.constitution_for(stage))
+    if "feedback" in stages:
+        load_constitution(cfg.feedback.helpful_constitution)
+    if "rl" in stages:
+        from constitutional.train.rewards import REWARDS
+
+        if cfg.rl.reward not in REWARDS:
+            raise ConstitutionalError(f"unknown reward '{cfg.rl.reward}'", field="rl.reward",
+                                      hint=f"registered rewards: {', '.join(sorted(REWARDS))}")
