@@ -51,8 +51,9 @@ def friendly(fn):
             console.print("[bold red]error:[/] ", end="")
             console.print(e.render(), markup=False, highlight=False)
             raise typer.Exit(2) from None
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException, click.exceptions.Exit,
+                click.exceptions.Abort, click.ClickException):
+            raise  # the CLI's own exits and usage errors
         except Exception as e:
             if DEBUG["on"]:
                 raise
