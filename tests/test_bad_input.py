@@ -169,11 +169,15 @@ def _loads_or_explains(tmp_path, name: str, data: bytes) -> None:
     path = tmp_path / name
     path.write_bytes(data)
     t0 = time.perf_counter()
+    tracemalloc.start()
     try:
         LOADERS[name](path)
     except ConstitutionalError as e:
         assert str(path) in e.render()
-    assert time.perf_counter() - t0 < 5
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert time.perf_counter() - t0 < 5 and peak < 100e6  # the bound: seconds and megabytes, whatever the input
 
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -24,7 +24,7 @@ FIELDS = {
 
 
 def labeled_path(name: str) -> Path:
-    if name in FIELDS:
+    if name in FIELDS and not Path(name).is_file():  # a local file wins over a packaged name
         return Path(str(resources.files("constitutional") / "data" / f"{name}.jsonl"))
     return Path(name)
 

@@ -257,7 +257,7 @@ def load_prompts(source: str | Path, split: str | None = None, limit: int | None
 
 
 def load_fewshot(source: str | Path = "fewshot") -> list[Demo]:
-    path = packaged_path(str(source)) if str(source) == "fewshot" else Path(source)
+    path = Path(source) if Path(source).is_file() or str(source) != "fewshot" else packaged_path("fewshot")
     if not path.is_file():
         raise ConstitutionalError("few-shot file not found", file=path)
     demos = []

@@ -210,9 +210,13 @@ class RecordStore:
         return {r["id"] for r in self}
 
     def _settle_tail(self) -> None:
-        lines, tail = self._lines()
-        if not tail:
+        if not self.path.is_file() or self.path.stat().st_size == 0:
             return
+        with self.path.open("rb") as f:  # the common case, read in one byte: the file ends with a newline
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
+        lines, tail = self._lines()
         with self.path.open("r+b") as f:
             if tail.strip() and self._tail_record(len(lines) + 1, tail) is not None:
                 f.seek(0, os.SEEK_END)

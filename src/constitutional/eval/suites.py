@@ -81,7 +81,7 @@ class JailbreakFile(BaseModel):
 def load_jailbreaks(name_or_path: str = "jailbreaks") -> list[Template]:
     """Templates from a packaged name or a YAML file; ids must be unique."""
     path = Path(name_or_path)
-    if not path.suffix:
+    if not path.suffix and not path.is_file():
         path = Path(str(resources.files("constitutional") / "data" / f"{name_or_path}.yaml"))
     data, lines = load_yaml(path)
     try:

@@ -66,7 +66,7 @@ class JudgeSettings:
 
 
 def load_shots(name_or_path: str = "feedback_fewshot") -> list[Shot]:
-    path = packaged_path(name_or_path) if not Path(name_or_path).suffix else Path(name_or_path)
+    path = Path(name_or_path) if Path(name_or_path).is_file() or Path(name_or_path).suffix else packaged_path(name_or_path)
     if not path.is_file():
         raise ConstitutionalError("feedback few-shot file not found", file=path)
     out = []
