@@ -204,13 +204,13 @@ def create_app(policy: Policy, guard: Guard) -> FastAPI:
             try:
                 await guard.complete(ex, params)
             except GuardFailure as e:
-                return error(e.status, str(e), "guard_error", "upstream_error" if "upstream" in str(e) else "rail_error")
+                return error(e.status, str(e), "guard_error", e.code)
             return JSONResponse(_completion(ex, policy.served_model), headers={"x-request-id": ex.request_id})
         agen = guard.stream(ex, params)
         try:  # the first checked text, so a failure before it is still an HTTP error
             first = await agen.__anext__()
         except GuardFailure as e:
-            return error(e.status, str(e), "guard_error", "upstream_error" if "upstream" in str(e) else "rail_error")
+            return error(e.status, str(e), "guard_error", e.code)
         except StopAsyncIteration:
             first = None
         return StreamingResponse(_sse(ex, policy.served_model, first, agen), media_type="text/event-stream",

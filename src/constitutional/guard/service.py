@@ -33,9 +33,15 @@ log = logging.getLogger("constitutional.guard")
 class GuardFailure(Exception):
     """The request cannot be answered safely; ``status`` is the HTTP status the server sends."""
 
-    def __init__(self, message: str, status: int = 502):
+    def __init__(self, message: str, status: int = 502, code: str = "rail_error"):
         super().__init__(message)
-        self.status = status
+        self.status, self.code = status, code
+
+    @classmethod
+    def upstream(cls, e: Exception, timeout_s: float) -> GuardFailure:
+        if isinstance(e, TimeoutError):
+            return cls(f"the upstream took more than {timeout_s:g}s", 504, "upstream_timeout")
+        return cls(f"the upstream failed: {e}", 502, "upstream_error")
 
 
 @dataclass
@@ -86,10 +92,8 @@ class Guard:
     async def _upstream(self, messages: Conversation, params: SamplingParams) -> tuple[str, str]:
         try:
             return await asyncio.wait_for(self.upstream.complete(messages, params), self.policy.upstream_timeout_s)
-        except TimeoutError:
-            raise GuardFailure(f"the upstream took more than {self.policy.upstream_timeout_s:g}s", 504) from None
-        except UpstreamError as e:
-            raise GuardFailure(f"the upstream failed: {e}", 502) from None
+        except (TimeoutError, UpstreamError) as e:
+            raise GuardFailure.upstream(e, self.policy.upstream_timeout_s) from None
 
     async def _input(self, ex: Exchange) -> bool:
         """Run the input rail; True if the request is answered by a block (no upstream call)."""
@@ -180,10 +184,8 @@ class Guard:
                     delta, ex.upstream_model = await asyncio.wait_for(agen.__anext__(), max(0.0, deadline - time.monotonic()))
                 except StopAsyncIteration:
                     break
-                except TimeoutError:
-                    raise GuardFailure(f"the upstream took more than {self.policy.upstream_timeout_s:g}s", 504) from None
-                except UpstreamError as e:
-                    raise GuardFailure(f"the upstream failed: {e}", 502) from None
+                except (TimeoutError, UpstreamError) as e:
+                    raise GuardFailure.upstream(e, self.policy.upstream_timeout_s) from None
                 buf += delta
                 ex.upstream_text = buf
                 if len(buf) - released >= window:
