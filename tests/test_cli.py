@@ -54,18 +54,18 @@ runs_dir: {tmp_path}
 model: hf:{tiny_model_dir}
 dtype: float32
 batch_size: 4
-stages: [sl_cai, sft, compare]
+stages: [sl_cai, sft, before_after]
 sl_cai: {{limit: 4, response_tokens: 8, critique_tokens: 8, revision_tokens: 8}}
 sft: {{data: sl_cai, drop_flagged: false, epochs: 1, batch_size: 2, helpful_tokens: 8, max_length: 96}}
-compare: {{per_set: 2, max_new_tokens: 8}}
+before_after: {{per_set: 2, max_new_tokens: 8}}
 """)
     r = runner.invoke(app, ["run", str(cfg), "--sl_cai.rounds=2"])
     assert r.exit_code == 0, r.output
     run = tmp_path / "cli"
     manifest = json.loads((run / "manifest.json").read_text())
     assert {k: v["status"] for k, v in manifest["stages"].items()} == {"sl_cai": "done", "sft": "done",
-                                                                       "compare": "done"}
-    rows = [json.loads(line) for line in (run / "compare" / "compare.jsonl").read_text().splitlines()]
+                                                                       "before_after": "done"}
+    rows = [json.loads(line) for line in (run / "before_after" / "before_after.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in rows] == ["harmful", "harmful", "helpful", "helpful"]
     assert "rounds: 2" in (run / "config.yaml").read_text()
     assert str(run) in r.output.replace("\n", "")
@@ -96,19 +96,19 @@ def test_stage_help_is_the_stage_docstring():
 def test_the_default_pipeline_end_to_end(tmp_path, tiny_model_dir):
     """configs/demo.yaml with RL-CAI put back after sft, through `constitutional run`, on the tiny
     model with small limits: distill -> sft -> pairs -> feedback (AI labels) -> reward ->
-    rl against the `preference_model` reward -> compare -> eval with its report."""
+    rl against the `preference_model` reward -> before_after -> eval with its report."""
     import yaml
 
     from constitutional.core.config import load_config
 
-    stages = ["distill", "sft", "pairs", "feedback", "reward", "rl", "compare", "eval"]
+    stages = ["distill", "sft", "pairs", "feedback", "reward", "rl", "before_after", "eval"]
     demo = load_config("configs/demo.yaml", {"stages": stages})
     assert demo.rl.reward == "preference_model"
     small = [f"--stages=[{','.join(stages)}]", "--distill.limit=6", "--distill.refusal_share=0.5", "--distill.max_new_tokens=8",
              "--sft.epochs=1", "--sft.max_length=96", "--pairs.limit=4", "--pairs.helpful_limit=2",
              "--pairs.max_new_tokens=8", "--feedback.check_limit=4", "--reward.epochs=1", "--rl.steps=1",
-             "--rl.num_generations=2", "--rl.max_new_tokens=8", "--rl.limit=2", "--compare.per_set=1",
-             "--compare.max_new_tokens=8", "--eval.harmful_limit=2", "--eval.benign_limit=2",
+             "--rl.num_generations=2", "--rl.max_new_tokens=8", "--rl.limit=2", "--before_after.per_set=1",
+             "--before_after.max_new_tokens=8", "--eval.harmful_limit=2", "--eval.benign_limit=2",
              "--eval.helpful_limit=2", "--eval.jailbreak_behaviors=1", "--eval.max_new_tokens=8",
              "--eval.elo_prompts=1", "--eval.elo_bootstrap=10", "--eval.harm_check_limit=5",
              "--eval.judge_check_limit=2", "--eval.examples=1"]

@@ -26,7 +26,7 @@ MARKER = "<!-- tour -->"
 EMBEDDED = "smollm2-135m"
 # commands whose extra --section.key=value arguments are config overrides
 TAKES_OVERRIDES = {"run", "sl-cai", "distill", "sft", "pairs", "feedback", "reward", "rl", "dpo", "generate",
-                   "compare", "eval", "judge-check"}
+                   "before-after", "eval", "judge-check"}
 
 
 def tour_commands(readme: str) -> list[str]:

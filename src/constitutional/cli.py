@@ -108,7 +108,8 @@ def run(ctx: typer.Context, config: Path | None = typer.Argument(None, help="YAM
 
 # command -> stage module; each command's help is its module's docstring, so it cannot drift
 STAGE_COMMANDS = {"sl-cai": "sl_cai", "distill": "distill", "sft": "sft", "pairs": "pairs", "feedback": "feedback",
-                  "reward": "reward", "rl": "rl", "dpo": "dpo", "generate": "generate", "compare": "compare",
+                  "reward": "reward", "rbr": "rbr", "rl": "rl", "safe-rlhf": "safe_rlhf", "dpo": "dpo",
+                  "generate": "generate", "before-after": "before_after",
                   "eval": "eval"}
 
 
@@ -128,6 +129,16 @@ def _stage_command(command: str, stage: str, help_text: str) -> None:
 
 for _command, _stage in STAGE_COMMANDS.items():
     _stage_command(_command, _stage, stage_help(_stage))
+
+
+@app.command("compare", context_settings=EXTRA)
+@friendly
+def compare(ctx: typer.Context, config: Path | None = typer.Argument(None, help="YAML config (default: the demo)")):
+    """Train Constitutional AI, RLHF, rule-based rewards, DPO, Safe RLHF and Self-Critique from one config,
+    evaluate them together and write the table of methods (runs/NAME/compare/methods.md)."""
+    from constitutional.compare.run import main
+
+    main(_config(config, ctx.args))
 
 
 @app.command("judge-check", context_settings=EXTRA)

@@ -3,6 +3,9 @@
 - ``refusal_labels``: replies labeled comply / partial / refuse, and whether a
   refusal offers a safe alternative; ``train`` and ``test`` splits.
 - ``harm_labels``: replies to harmful requests with a harm score 0-4.
+- ``rbr_replies``: four replies per prompt, each with its class and the truth
+  of every rule proposition (rule-based rewards fit their weights on the
+  ``train`` split and measure the grader on the ``eval`` split).
 
 Each is a JSONL file in ``constitutional/data``; a path to a file of the same
 shape works too (to measure a judge on your own labels).
@@ -20,6 +23,8 @@ FIELDS = {
     "refusal_labels": {"id": str, "prompt": str, "response": str, "label": ("comply", "partial", "refuse"),
                        "alternative": bool, "split": ("train", "test")},
     "harm_labels": {"id": str, "prompt": str, "response": str, "harm": (0, 1, 2, 3, 4)},
+    "rbr_replies": {"id": str, "group": str, "category": str, "prompt": str, "reply": str, "class": str,
+                    "props": dict, "split": ("train", "eval")},
 }
 
 

@@ -30,6 +30,7 @@ from constitutional.core.yamlio import read_text
 
 PACKAGED = ("redteam", "helpful", "borderline", "lookalike", "lookalike_train", "gray", "heldout_harmful",
             "heldout_benign")
+PREFERENCE_SETS = ("judge_pairs", "human_prefs")  # packaged preference files (load_preferences)
 Message = dict[str, str]
 
 
@@ -281,6 +282,20 @@ class Preference:
     rejected: str
     kind: str = ""
     split: str = ""
+    #: per-reply safety (Safe RLHF's cost signs): from ``chosen_safe``/``rejected_safe`` or PKU-SafeRLHF's
+    #: ``is_response_0_safe`` style fields; None where the file does not say
+    chosen_safe: bool | None = None
+    rejected_safe: bool | None = None
+
+
+def _safe_flag(row: dict, key: str, path: Path, n: int) -> bool | None:
+    value = row.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise ConstitutionalError(f"expected true or false, got {value!r}", file=path, line=n, field=key,
+                                  hint="a reply's safety flag is true (safe) or false (unsafe); leave it out if unknown")
+    return value
 
 
 def _reply(row: dict, key: str, path: Path, n: int) -> str:
@@ -299,8 +314,11 @@ def _reply(row: dict, key: str, path: Path, n: int) -> str:
 def load_preferences(source: str | Path, split: str | None = None, limit: int | None = None) -> list[Preference]:
     """Preference pairs: hh-rlhf (``chosen``/``rejected`` transcripts), TRL
     (``prompt`` + ``chosen``/``rejected`` strings or message lists), or the
-    packaged ``judge_pairs`` format (``prompt``, ``chosen``, ``rejected``, ``kind``)."""
-    path = packaged_path(str(source)) if (str(source) in PACKAGED or str(source) == "judge_pairs") else Path(source)
+    packaged format (``prompt``, ``chosen``, ``rejected``, ``kind``, optional ``chosen_safe``/``rejected_safe``).
+    A file that exists wins over a packaged name."""
+    path = Path(source)
+    if not path.exists() and str(source) in PREFERENCE_SETS + PACKAGED:
+        path = packaged_path(str(source))
     if not path.exists():
         raise ConstitutionalError(f"preference file '{source}' not found",
                                   hint="pass a .jsonl/.json/.csv/.parquet file or a datasets directory")
@@ -311,7 +329,8 @@ def load_preferences(source: str | Path, split: str | None = None, limit: int | 
         prompt_row = {k: v for k, v in row.items() if k != "chosen"} if "prompt" in row or "messages" in row else row
         messages = _messages(prompt_row, path, n)
         out.append(Preference(str(row.get("id") or f"{path.stem}-{n}"), messages, _reply(row, "chosen", path, n),
-                              _reply(row, "rejected", path, n), str(row.get("kind") or ""), str(row.get("split") or "")))
+                              _reply(row, "rejected", path, n), str(row.get("kind") or ""), str(row.get("split") or ""),
+                              _safe_flag(row, "chosen_safe", path, n), _safe_flag(row, "rejected_safe", path, n)))
         if limit is not None and len(out) >= limit:
             break
     if not out:

@@ -19,7 +19,9 @@ from constitutional.core.errors import ConstitutionalError
 from constitutional.core.yamlio import dump_yaml, line_of, load_yaml, load_yaml_text
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
-STAGES = ("sl_cai", "distill", "sft", "pairs", "feedback", "reward", "rl", "dpo", "compare", "generate", "eval")
+STAGES = ("sl_cai", "distill", "sft", "pairs", "feedback", "reward", "rbr", "rl", "safe_rlhf", "dpo", "before_after",
+          "generate", "eval")
+METHODS = ("cai", "rlhf", "rbr", "dpo", "safe_rlhf", "self_critique")
 
 
 class Section(BaseModel):
@@ -130,10 +132,16 @@ class TrainConfig(Section):
 
 
 class PairsConfig(Section):
-    strategy: Literal["judge", "revision", "contrastive", "classifier"] = Field(
+    strategy: Literal["judge", "revision", "contrastive", "classifier", "human"] = Field(
         "judge", description="judge: two samples labeled by AI feedback (the paper); revision: SL-CAI revision over "
         "original (no judge); contrastive: harmless- vs harmful-prompted samples (RLCD, no judge); classifier: two "
-        "samples graded by the refusal classifier on red-team and benign look-alike prompts (rule-based, no judge)")
+        "samples graded by the refusal classifier on red-team and benign look-alike prompts (rule-based, no judge); "
+        "human: every pair and label from pairs.human_preferences (RLHF's data, no sampling, no judge)")
+    human_preferences: list[str] = Field(["human_prefs"], min_length=1, description="human strategy: preference "
+                                         "files (hh-rlhf JSONL, prompt/chosen/rejected, a datasets directory) or "
+                                         "the packaged human_prefs; a record's kind says which half it is")
+    human_limit: int | None = Field(None, ge=1, description="human strategy: at most this many pairs per file "
+                                    "(null: all)")
     prompts: str = Field("redteam", description="red-team prompt set for harmlessness pairs")
     split: str | None = Field("train", description="split of the prompt set")
     limit: int | None = Field(64, ge=1, description="at most this many red-team prompts (null: all)")
@@ -216,13 +224,58 @@ class DPOConfig(Section):
     save_steps: int = Field(25, ge=1, description="checkpoint every N optimizer steps (a killed run resumes from it)")
 
 
-class CompareConfig(Section):
+class RBRConfig(Section):
+    """Rule-based rewards (the ``rbr`` stage fits the weights; ``rl.reward: rbr`` optimizes against them)."""
+
+    rules: str = Field("sparrow", description="rule set: packaged name or YAML path (propositions, categories and "
+                       "their rankings of reply classes)")
+    grader: str | None = Field(None, description="model spec that grades the propositions marked `grader: model` "
+                               "(null: the run's model)")
+    reward_model: str | None = Field(None, description="reward model whose score the rules are added to (null: "
+                                     "this run's reward stage model if trained, else the rules alone)")
+    labeled: str = Field("rbr_replies", description="labeled replies: the train split fits the weights, the eval "
+                         "split measures the grader and the fit")
+    margin: float = Field(1.0, gt=0, description="hinge margin between a better and a worse tier's total reward")
+    l2: float = Field(0.01, ge=0, description="L2 penalty on the weights (keeps them from growing without bound)")
+    fit_lr: float = Field(0.5, gt=0, description="step size of the weight fit (full-batch subgradient descent)")
+    fit_steps: int = Field(500, ge=1, description="steps of the weight fit")
+
+
+class SafeRLHFConfig(Section):
+    """Safe RLHF (the ``safe_rlhf`` stage): a cost model, then RL with reward minus lambda times cost."""
+
+    reward_model: str | None = Field(None, description="reward model (null: this run's reward stage model)")
+    cost_epochs: float = Field(3.0, gt=0, le=1000, description="cost model training epochs")
+    cost_learning_rate: float = Field(3e-5, gt=0, description="cost model peak learning rate")
+    cost_batch_size: int = Field(8, ge=1, description="cost model pairs per step")
+    threshold: float = Field(0.0, description="the constraint: mean cost at most this (cost > 0 reads as unsafe; "
+                             "0 is the reference implementation's default)")
+    lambda_init: float = Field(1.0, gt=0, description="initial Lagrange multiplier")
+    lambda_lr: float = Field(0.1, gt=0, description="step size of log lambda per RL step")
+    lambda_max: float = Field(5.0, gt=0, description="lambda never grows past this")
+    lambda_delay: int = Field(0, ge=0, description="RL steps before lambda starts to move")
+
+
+class ComparisonConfig(Section):
+    """``constitutional compare``: the six methods from one base model, one budget and one prompt pool."""
+
+    methods: list[Literal[METHODS]] = Field(list(METHODS), min_length=1,  # type: ignore[valid-type]
+                                            description="methods to train and compare (cai: this config's own "
+                                            "pipeline; self_critique: inference only)")
+    refine_rounds: int = Field(1, ge=1, le=4, description="self-critique rounds at inference (each adds a critique "
+                               "and a revision)")
+    draws: int = Field(4000, ge=100, description="Monte-Carlo draws of each judge-corrected rate's interval")
+    isolate: bool = Field(True, description="run each stage in its own process, so its recorded peak memory is its "
+                          "own (off: in this process, faster to start, memory is the process's peak so far)")
+
+
+class BeforeAfterConfig(Section):
     redteam_prompts: str = Field("redteam", description="held-out harmful prompts (eval split)")
     helpful_prompts: str = Field("helpful", description="held-out helpful prompts (eval split)")
     per_set: int = Field(8, ge=1, description="prompts shown from each set")
     max_new_tokens: int = Field(96, ge=8, description="max new tokens per answer (greedy)")
     after: str | None = Field(None, description="model spec after tuning (null: this run's last tuned model: rl, "
-                              "else dpo, else sft)")
+                              "else safe_rlhf, else dpo, else sft)")
 
 
 class GenerateConfig(Section):
@@ -302,7 +355,7 @@ class RunConfig(Section):
     seed: int = Field(0, ge=0, lt=2**63, description="seed for sampling principles, few-shot demos, data and generation")
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")
     stages: list[Literal[STAGES]] = Field(  # type: ignore[valid-type]
-        ["distill", "sft", "compare", "eval"],
+        ["distill", "sft", "before_after", "eval"],
         description="stages `constitutional run` chains (RL-CAI adds pairs, feedback, reward, rl after sft: it did "
         "not move the distilled model on the embedded model, docs/results.md)")
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
@@ -315,7 +368,10 @@ class RunConfig(Section):
     reward: RewardConfig = Field(default_factory=RewardConfig)
     rl: RLConfig = Field(default_factory=RLConfig)
     dpo: DPOConfig = Field(default_factory=DPOConfig)
-    compare: CompareConfig = Field(default_factory=CompareConfig)
+    rbr: RBRConfig = Field(default_factory=RBRConfig)
+    safe_rlhf: SafeRLHFConfig = Field(default_factory=SafeRLHFConfig)
+    before_after: BeforeAfterConfig = Field(default_factory=BeforeAfterConfig)
+    compare: ComparisonConfig = Field(default_factory=ComparisonConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 

@@ -105,6 +105,10 @@ class RunDir:
         entry = m["stages"].setdefault(stage, {})
         if status == "done":
             info["outputs"] = tree_hash(self.root / stage, skip=STAGE_METADATA)
+            # what the comparison of methods reports: this session's wall time, and the process's peak memory
+            # (a stage run alone, as `constitutional compare` runs each, makes that the stage's own peak)
+            info["seconds"] = round(time.time() - entry.get("started", time.time()), 1)
+            info["peak_rss_mb"] = peak_rss_mb()
         entry.update(status=status, updated=time.time(), **info)
         _atomic_write(self.manifest_path, json.dumps(m, indent=2, default=str))
 
@@ -136,12 +140,22 @@ class RunDir:
             entry = None
         elif entry:
             console.print(f"[bold]{stage}[/]: resuming (inputs unchanged)")
-        m["stages"][stage] = {**(entry or {}), "status": "running", "inputs": inputs, "updated": time.time()}
+        m["stages"][stage] = {**(entry or {}), "status": "running", "inputs": inputs, "updated": time.time(),
+                              "started": time.time()}
         _atomic_write(self.manifest_path, json.dumps(m, indent=2, default=str))
         return None
 
     def cache(self) -> CallCache:
         return CallCache(self.root / "cache.sqlite")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 class RecordStore:

@@ -76,7 +76,8 @@ def packaged_splits() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """The packaged evaluation suites and everything a stage trains on or shows
     the policy in context (few-shot demonstrations included)."""
     from constitutional.feedback.judge import load_shots
-    from constitutional.prompts import load_fewshot, load_prompts
+    from constitutional.labeled import load_labeled
+    from constitutional.prompts import load_fewshot, load_preferences, load_prompts
 
     evals = {f"{n}/eval": [p.prompt for p in load_prompts(n, "eval")] for n in ("redteam", "helpful", "borderline")}
     evals["lookalike"] = [p.prompt for p in load_prompts("lookalike")]
@@ -84,4 +85,6 @@ def packaged_splits() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     trains["lookalike_train"] = [p.prompt for p in load_prompts("lookalike_train")]
     trains["fewshot"] = [d.prompt for d in load_fewshot()]
     trains["feedback_fewshot"] = [s.prompt for s in load_shots()]
+    trains["human_prefs"] = [p.messages[-1]["content"] for p in load_preferences("human_prefs")]
+    trains["rbr_replies"] = sorted({r["prompt"] for r in load_labeled("rbr_replies", "rbr_replies")})
     return evals, trains

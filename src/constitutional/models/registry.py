@@ -6,6 +6,11 @@
 | ``hf:/path/to/dir`` or an existing directory | a local transformers checkpoint |
 | ``openai:http://host:port/v1#model-name`` | any OpenAI-compatible endpoint |
 | ``mock:NAME`` | a scripted model for tests and dry runs (``models.mock``) |
+| ``PREFIX:...`` | a backend from the ``constitutional.backends`` entry points, e.g. ``refine:SPEC?rounds=2`` |
+
+A registered backend is an object with ``load(location, **options)``,
+``identity(location)`` and ``check(location)``; a package adds one with an
+entry point, so this layer never imports the layers that wrap it.
 
 Loaded generators are memoized per process by the model's identity (a local
 checkpoint's file contents, not its path): a pipeline that uses the same
@@ -26,9 +31,25 @@ EMBEDDED = {"smollm2-135m", "smollm2-135m-instruct", "embedded"}
 _LOADED: dict[tuple, Generator] = {}
 
 
+def plugin_backends() -> dict[str, object]:
+    """Backends other packages register: ``{prefix: backend}`` from the ``constitutional.backends`` entry points."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group="constitutional.backends")}
+
+
+def _plugin(prefix: str):
+    ep = plugin_backends().get(prefix)
+    return ep.load() if ep is not None else None
+
+
 def parse_spec(spec: str) -> tuple[str, str, str]:
     """``spec -> (backend, location, model)``.
     ``"openai:http://h:1/v1#m" -> ("openai", "http://h:1/v1", "m")``"""
+    prefix, colon, rest = spec.partition(":")
+    if colon and prefix not in ("hf", "mock", "openai") and prefix in plugin_backends():
+        _plugin(prefix).check(rest)
+        return f"plugin:{prefix}", rest, ""
     if spec in EMBEDDED:
         return "embedded", "", "smollm2-135m"
     if spec.startswith("hf:"):
@@ -53,6 +74,8 @@ def model_identity(spec: str) -> str:
     """What a model's answers depend on: a local checkpoint's file contents, the embedded model's package
     version; an endpoint's or a mock's spec (their weights are not ours to read)."""
     backend, location, _ = parse_spec(spec)
+    if backend.startswith("plugin:"):
+        return _plugin(backend[len("plugin:"):]).identity(location)
     if backend == "hf" and Path(location).is_dir():
         return f"hf@{tree_hash(Path(location))}"
     if backend == "embedded":
@@ -74,10 +97,13 @@ def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trus
     key = (model_identity(spec), dtype, batch_size, trust_remote_code, tuple(sorted(http_options.items())))
     if key in _LOADED:
         return _LOADED[key]
-    if backend == "openai":
+    if backend.startswith("plugin:"):
+        gen: Generator = _plugin(backend[len("plugin:"):]).load(location, dtype=dtype, batch_size=batch_size,
+                                                                 trust_remote_code=trust_remote_code, **http_options)
+    elif backend == "openai":
         from constitutional.models.http import OpenAIGenerator
 
-        gen: Generator = OpenAIGenerator(location, model, **http_options)
+        gen = OpenAIGenerator(location, model, **http_options)
     else:
         from constitutional.models.hf import TransformersGenerator
 
@@ -96,7 +122,7 @@ def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trus
 def local_path(spec: str) -> Path:
     """The checkpoint directory behind a local spec (what trainers load)."""
     backend, location, _ = parse_spec(spec)
-    if backend in ("openai", "mock"):
+    if backend in ("openai", "mock") or backend.startswith("plugin:"):
         raise ConstitutionalError(f"'{spec}' has no weights to train", field="model",
                                   hint="use smollm2-135m or hf:/path/to/checkpoint")
     if backend == "embedded":

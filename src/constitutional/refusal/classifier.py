@@ -124,6 +124,26 @@ class RefusalClassifier:
             said = [bool(p) for p in self.alt_model.predict(self._features(prompts, responses))]
         return [s and not reoffers(p, r) for s, p, r in zip(said, prompts, responses)]
 
+    def refusal_probability_many(self, prompts, responses) -> list[float]:
+        """P(the reply refuses) per (prompt, response), from the same model ``classify_many`` thresholds."""
+        prompts, responses = list(prompts), list(responses)
+        if not responses:
+            return []
+        proba = self.cls_model.predict_proba(self._features(prompts, responses))
+        col = list(self.cls_model.classes_).index("refuse")
+        return [1.0 if not r.strip() else float(row[col]) for r, row in zip(responses, proba)]
+
+    def alternative_probability_many(self, prompts, responses) -> list[float]:
+        """P(the reply offers a safe alternative); 0 where it only re-offers the request (``patterns.reoffers``)."""
+        prompts, responses = list(prompts), list(responses)
+        if not responses:
+            return []
+        if self.alt_model is None:
+            return [float(x) for x in self.offers_alternative_many(prompts, responses)]
+        proba = self.alt_model.predict_proba(self._features(prompts, responses))
+        col = list(self.alt_model.classes_).index(True)
+        return [0.0 if reoffers(p, r) else float(row[col]) for p, r, row in zip(prompts, responses, proba)]
+
     def offers_alternative(self, response: str, prompt: str = "") -> bool:
         return self.offers_alternative_many([prompt], [response])[0]
 

@@ -9,7 +9,9 @@ is the one module a stage imports besides the layers below ``stages``.
 | sft | ``sft/helpful.jsonl``, ``sft/model/`` | ``constitutional.helpful/1`` |
 | pairs | ``pairs/pairs.jsonl`` | ``constitutional.pairs/1`` |
 | feedback | ``feedback/labels.jsonl`` | ``constitutional.labels/1`` |
-| reward, rl, dpo | ``<stage>/model/`` | a transformers checkpoint |
+| reward, rl, safe_rlhf, dpo | ``<stage>/model/`` | a transformers checkpoint |
+| rbr | ``rbr/weights.json`` | ``constitutional.rbr-weights/1`` |
+| safe_rlhf | ``safe_rlhf/cost_model/`` | a transformers checkpoint |
 | generate | ``generate/records.jsonl`` | ``constitutional.generate/1`` |
 """
 
@@ -24,7 +26,7 @@ from constitutional.constitution import load_constitution, packaged_names, resol
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.runs import RecordStore, RunDir, file_hash, open_run, tree_hash
-from constitutional.prompts import PACKAGED, packaged_path
+from constitutional.prompts import PACKAGED, PREFERENCE_SETS, packaged_path
 
 SL_CAI_SCHEMA = "constitutional.sl_cai/1"
 DISTILL_SCHEMA = "constitutional.distill/2"
@@ -32,7 +34,7 @@ HELPFUL_SCHEMA = "constitutional.helpful/1"
 PAIRS_SCHEMA = "constitutional.pairs/1"
 LABELS_SCHEMA = "constitutional.labels/1"
 GENERATE_SCHEMA = "constitutional.generate/1"
-POLICY_STAGES = ("sft", "rl", "dpo")  # stages that leave a tuned policy in <run>/<stage>/model
+POLICY_STAGES = ("sft", "rl", "safe_rlhf", "dpo")  # stages that leave a tuned policy in <run>/<stage>/model
 
 
 # -- models the stages leave ----------------------------------------------------------------------
@@ -53,18 +55,20 @@ def policy_spec(cfg: RunConfig, run: RunDir, override: str | None = None) -> str
 
 
 def final_model(run: RunDir) -> str | None:
-    """The last tuned model of the run (RL, else DPO, else SFT), as a spec."""
-    return next((f"hf:{model_dir(run, s)}" for s in ("rl", "dpo", "sft") if has_model(run, s)), None)
+    """The last tuned model of the run (RL, else Safe RLHF, else DPO, else SFT), as a spec."""
+    return next((f"hf:{model_dir(run, s)}" for s in ("rl", "safe_rlhf", "dpo", "sft") if has_model(run, s)), None)
 
 
 # -- what each stage reads: a rerun recomputes a stage when any of it changed ----------------------
 UPSTREAM = {"sl_cai": (), "distill": (), "sft": ("sl_cai", "distill"), "pairs": ("sl_cai", "distill", "sft"),
-            "feedback": ("pairs",), "reward": ("feedback", "sft"), "rl": ("reward", "sft"),
-            "dpo": ("feedback", "sft"), "compare": ("sft", "rl", "dpo"), "generate": (), "eval": ("sft", "rl", "dpo")}
+            "feedback": ("pairs",), "reward": ("feedback", "sft"), "rbr": ("reward", "sft"),
+            "rl": ("reward", "rbr", "sft"), "safe_rlhf": ("feedback", "reward", "sft"), "dpo": ("feedback", "sft"),
+            "before_after": POLICY_STAGES, "generate": (), "eval": POLICY_STAGES}
 SECTIONS = {"distill": ("distill", "decision"), "sft": ("sft", "train"), "feedback": ("feedback", "decision"),
-            "reward": ("reward", "train"), "rl": ("rl", "train"), "dpo": ("dpo", "train"),
+            "reward": ("reward", "train"), "rbr": ("rbr", "decision"), "rl": ("rl", "train", "rbr", "decision"),
+            "safe_rlhf": ("safe_rlhf", "rl", "reward", "train"), "dpo": ("dpo", "train"),
             "eval": ("eval", "feedback", "decision")}
-READS_CONSTITUTION = ("sl_cai", "distill", "feedback", "eval")
+READS_CONSTITUTION = ("sl_cai", "distill", "feedback", "rbr", "rl", "eval")
 GLOBAL_SETTINGS = ("model", "seed", "dtype", "trust_remote_code", "constitution")
 
 
@@ -88,7 +92,7 @@ def _input_hash(value: str) -> tuple[str, str] | None:
 
 def _named_input(value: str) -> tuple[str, str] | None:
     """(input name, content hash) for a setting that names a file, a packaged set or a local checkpoint."""
-    if value in PACKAGED or value == "judge_pairs":
+    if value in PACKAGED or value in PREFERENCE_SETS:
         return f"prompts:{value}", file_hash(packaged_path(value))
     if value.startswith("hf:") and Path(value[3:]).is_dir():
         return f"model:{value}", tree_hash(Path(value[3:]))
@@ -190,7 +194,7 @@ def load_labels(run: RunDir) -> list[dict]:
 def _source_fields(section: str, values: dict) -> Iterator[tuple[str, str]]:
     """(dotted field, value) of every setting that names a prompt set, few-shot file or template file."""
     for key, value in values.items():
-        if key.endswith(("prompts", "_sets")) or key in ("fewshot", "jailbreaks"):
+        if key.endswith(("prompts", "_sets")) or key in ("fewshot", "jailbreaks", "human_preferences"):
             for v in value if isinstance(value, list) else [value]:
                 if isinstance(v, str):
                     yield f"{section}.{key}", v
@@ -198,7 +202,8 @@ def _source_fields(section: str, values: dict) -> Iterator[tuple[str, str]]:
 
 def preflight(cfg: RunConfig, stages: Iterable[str]) -> None:
     """Check, before any work, what the stages will read: every prompt set a setting names is packaged or a
-    file that exists, each constitution loads, and RL's reward is registered. A typo fails now, not hours in."""
+    file that exists, each constitution and rule set loads, and RL's reward is registered. A typo fails now, not
+    hours in."""
     stages = list(stages)
     defaults = RunConfig().model_dump(mode="json")
     dumped = cfg.model_dump(mode="json")
@@ -215,6 +220,10 @@ def preflight(cfg: RunConfig, stages: Iterable[str]) -> None:
             load_constitution(cfg.constitution_for(stage))
     if "feedback" in stages:
         load_constitution(cfg.feedback.helpful_constitution)
+    if "rbr" in stages or ("rl" in stages and cfg.rl.reward == "rbr"):
+        from constitutional.feedback.propositions import load_rules
+
+        load_rules(cfg.rbr.rules)
     if "rl" in stages:
         from constitutional.train.rewards import REWARDS
 

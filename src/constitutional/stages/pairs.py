@@ -10,6 +10,9 @@ Strategies (``pairs.strategy``) for the harmlessness pairs:
   harmless system prompt, one under a harmful persona; preferred by
   construction. The pair records the bare conversation, without either
   system prompt, so what is learned is the behavior, not the instruction.
+- ``human`` (RLHF, Bai et al. 2022a): every pair comes labeled by people
+  from ``pairs.human_preferences``, harmless and helpful halves alike (a
+  record's ``kind`` says which); nothing is sampled and no judge runs.
 - ``classifier`` (rule-based rewards, Mu et al. 2024, where the judge is too
   weak): two samples from the policy on red-team prompts *and* on benign
   look-alikes (``pairs.benign_prompts``), each graded by the refusal
@@ -122,10 +125,19 @@ def revision_pairs(run) -> list[dict]:
             if ex["completion"][0]["content"].strip() != ex["original"].strip()]
 
 
-def human_pairs(path: str, limit: int | None) -> list[dict]:
-    return [{"id": f"helpful/{p.id}", "kind": "helpful", "strategy": "human", "messages": list(p.messages),
-             "a": p.chosen, "b": p.rejected, "label": 1.0, "label_source": "human"}
-            for p in load_preferences(path, limit=limit)]
+def human_pairs(path: str, limit: int | None, kind: str | None = None) -> list[dict]:
+    """Pairs labeled by people: ``chosen`` is ``a`` (label 1.0). ``kind`` is the half the file is for; None takes
+    each record's own ``kind`` (harmful, benign or helpful). Per-reply safety flags travel as ``a_safe``/``b_safe``."""
+    out = []
+    for p in load_preferences(path, limit=limit):
+        k = kind or p.kind or "helpful"
+        if k not in ("harmful", "benign", "helpful"):
+            raise ConstitutionalError(f"preference record '{p.id}' has kind {k!r}", file=path, field="kind",
+                                      hint="a record's kind is harmful, benign or helpful")
+        out.append({"id": f"{k}/{p.id}", "kind": k, "strategy": "human", "messages": list(p.messages), "a": p.chosen,
+                    "b": p.rejected, "label": 1.0, "label_source": "human", "a_safe": p.chosen_safe,
+                    "b_safe": p.rejected_safe})
+    return out
 
 
 def main(cfg: RunConfig) -> dict:
@@ -139,10 +151,13 @@ def main(cfg: RunConfig) -> dict:
     run.mark("pairs", "running")
     t0 = time.time()
     jobs: list[tuple[str, str, list[PromptRecord]]] = []
-    if s.strategy == "revision":
-        for rec in revision_pairs(run):
+    if s.strategy in ("revision", "human"):
+        recs = revision_pairs(run) if s.strategy == "revision" else \
+            [r for path in s.human_preferences for r in human_pairs(path, s.human_limit)]
+        for rec in recs:
             if rec["id"] not in have:
                 store.append(rec)
+                have.add(rec["id"])
     else:
         red = load_prompts(s.prompts, s.split, s.limit)
         jobs.append(("harmful", s.strategy, [p for p in red if f"harmful/{p.id}" not in have]))
@@ -156,7 +171,7 @@ def main(cfg: RunConfig) -> dict:
         if not Path(s.helpful_source).exists():
             raise ConstitutionalError("not judge, contrastive, none, or an existing preference file",
                                       field="pairs.helpful_source", hint=f"got {s.helpful_source!r}")
-        for rec in human_pairs(s.helpful_source, s.helpful_limit):
+        for rec in human_pairs(s.helpful_source, s.helpful_limit, "helpful"):
             if rec["id"] not in have:
                 store.append(rec)
     todo = sum(len(p) for _, _, p in jobs)

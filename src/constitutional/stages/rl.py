@@ -45,7 +45,11 @@ def prompt_rows(cfg: RunConfig) -> list[dict]:
     return [{"prompt": list(p.messages)} for p in prompts]
 
 
-def train(cfg: RunConfig, policy: Path, reward_fn, out: Path) -> dict:
+def train(cfg: RunConfig, policy: Path, reward_fn, out: Path, title: str, callbacks: tuple = (),
+          extra_curves: dict[str, str] | None = None) -> dict:
+    """RL of ``policy`` against ``reward_fn`` (with the refusal monitor beside it at weight 0), checkpointed in
+    ``out/checkpoints`` and resumed from the last one; writes ``out/model`` and ``out/curves.{json,svg}``.
+    ``extra_curves`` adds curves (title -> log key) that ``callbacks`` put into the log history."""
     from datasets import Dataset
 
     r = cfg.rl
@@ -58,7 +62,8 @@ def train(cfg: RunConfig, policy: Path, reward_fn, out: Path) -> dict:
     tok = load_tokenizer(policy, cfg.trust_remote_code)
     args = Config(**training_args(cfg, "rl", out / "checkpoints"), reward_weights=[1.0, REFUSAL_MONITOR_WEIGHT])
     trainer = Trainer(model=str(policy), reward_funcs=[reward_fn, refusal_monitor], args=args,
-                      train_dataset=Dataset.from_list(prompt_rows(cfg)), processing_class=tok)
+                      train_dataset=Dataset.from_list(prompt_rows(cfg)), processing_class=tok,
+                      callbacks=list(callbacks))
     resume = last_checkpoint(out / "checkpoints")
     if resume:
         console.print(f"resuming RL from {resume}")
@@ -69,13 +74,14 @@ def train(cfg: RunConfig, policy: Path, reward_fn, out: Path) -> dict:
     tok.save_pretrained(str(out / "model"))
     clear_checkpoints(out / "checkpoints")
     logs = trainer.state.log_history
-    data = curves(logs)
+    names = {**CURVES, **(extra_curves or {})}
+    data = curves(logs, names)
     (out / "curves.json").write_text(json.dumps({"log_history": logs, "curves": data}, indent=2), encoding="utf-8")
-    (out / "curves.svg").write_text(curves_svg(f"RL ({r.algorithm}, reward: {r.reward})", data), encoding="utf-8")
+    (out / "curves.svg").write_text(curves_svg(title, data), encoding="utf-8")
     first = lambda k: round(data[k][0][1], 4) + 0.0 if data[k] else None  # noqa: E731  (+ 0.0: no "-0.0")
     last = lambda k: round(data[k][-1][1], 4) + 0.0 if data[k] else None  # noqa: E731
     return {"steps": trainer.state.global_step, "train seconds": round(seconds, 1),
-            **{f"{name} (first -> last step)": f"{first(name)} -> {last(name)}" for name in CURVES}}
+            **{f"{name} (first -> last step)": f"{first(name)} -> {last(name)}" for name in names}}
 
 
 def main(cfg: RunConfig) -> dict:
@@ -89,7 +95,10 @@ def main(cfg: RunConfig) -> dict:
     run.mark("rl", "running")
     console.print(f"[bold]rl[/]: {r.algorithm.upper()} from {policy} against '{r.reward}', {r.steps} steps x "
                   f"{r.prompts_per_step} prompts x {r.num_generations} samples, KL beta {r.beta}")
-    result = {**train(cfg, policy, reward_fn, out), "curves": str(out / "curves.svg"), "model": str(out / "model")}
+    result = {**train(cfg, policy, reward_fn, out, f"RL ({r.algorithm}, reward: {r.reward})"),
+              "curves": str(out / "curves.svg"), "model": str(out / "model")}
+    if getattr(reward_fn, "ai_labels", 0):
+        result["AI labels (proposition grades)"] = reward_fn.ai_labels
     run.mark("rl", "done", summary=result)
     summary("RL summary", result)
     return result

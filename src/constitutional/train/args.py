@@ -42,7 +42,7 @@ def _checkpointed(save_steps: int) -> dict:
 
 
 def training_args(cfg: RunConfig, stage: str, output_dir: Path) -> dict:
-    """Keyword arguments for the TRL config class of ``stage`` (sft, reward, dpo or rl)."""
+    """Keyword arguments for the TRL config class of ``stage`` (sft, reward, cost, dpo or rl)."""
     args = common_args(cfg, output_dir)
     if stage == "sft":
         s = cfg.sft
@@ -54,6 +54,11 @@ def training_args(cfg: RunConfig, stage: str, output_dir: Path) -> dict:
         # a few dozen pairs train in a minute or two: restarting is cheaper than checkpointing
         args.update(num_train_epochs=r.epochs, learning_rate=r.learning_rate, per_device_train_batch_size=r.batch_size,
                     lr_scheduler_type="cosine", max_length=r.max_length, save_strategy="no")
+    elif stage == "cost":
+        c = cfg.safe_rlhf  # the cost model trains like the preference model: small, fast, restarted if killed
+        args.update(num_train_epochs=c.cost_epochs, learning_rate=c.cost_learning_rate,
+                    per_device_train_batch_size=c.cost_batch_size, lr_scheduler_type="cosine",
+                    max_length=cfg.reward.max_length, save_strategy="no")
     elif stage == "dpo":
         d = cfg.dpo
         args.update(num_train_epochs=d.epochs, learning_rate=d.learning_rate, per_device_train_batch_size=d.batch_size,

@@ -11,10 +11,10 @@ CURVES = {"reward": "reward", "KL to reference": "kl", "reply length (tokens)": 
           "refusal rate": "rewards/refusal/mean"}
 
 
-def curves(log_history: list[dict]) -> dict[str, list[tuple[float, float]]]:
-    """``{title: [(step, value), ...]}`` for every curve in ``CURVES`` the log has."""
+def curves(log_history: list[dict], names: dict[str, str] = CURVES) -> dict[str, list[tuple[float, float]]]:
+    """``{title: [(step, value), ...]}`` for every curve in ``names`` (title -> log key) the log has."""
     return {name: [(h["step"], float(h[key])) for h in log_history if key in h and "step" in h]
-            for name, key in CURVES.items()}
+            for name, key in names.items()}
 
 
 def _ticks(lo: float, hi: float) -> list[float]:

@@ -10,6 +10,8 @@
   loss is computed here from the same fused log-probabilities TRL uses; its
   reward metrics are logged under TRL's names. Only TRL's default loss
   (``sigmoid``, reverse KL, no length weighting) has a weighted form here.
+- ``CostTrainer``: TRL's ``RewardTrainer`` as Safe RLHF's cost model, with
+  per-reply safety signs (``constitutional.train.safe``).
 """
 
 from __future__ import annotations
@@ -22,36 +24,39 @@ from trl.trainer.dpo_trainer import DataCollatorForPreference as DPOCollator
 from trl.trainer.reward_trainer import DataCollatorForPreference as RewardCollator
 
 from constitutional.train.losses import soft_preference_loss, weighted_dpo_loss
+from constitutional.train.safe import cost_loss
 
 
-def with_column(collator: type, column: str) -> type:
-    """A TRL preference collator that also batches one float ``column`` of the examples."""
+def with_column(collator: type, *columns: str) -> type:
+    """A TRL preference collator that also batches float ``columns`` of the examples."""
 
     @dataclass
     class Collator(collator):
         def torch_call(self, examples):
             out = super().torch_call(examples)
-            out[column] = torch.tensor([float(e[column]) for e in examples])
+            for column in columns:
+                out[column] = torch.tensor([float(e[column]) for e in examples])
             return out
 
     return Collator
 
 
 class KeepsColumn:
-    """Mixin: keep ``column`` through the Trainer's filter of unused dataset columns."""
+    """Mixin: keep ``columns`` through the Trainer's filter of unused dataset columns."""
 
-    column: str
+    columns: tuple[str, ...]
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
-        if self.column not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, self.column]
+        missing = [c for c in self.columns if c not in self._signature_columns]
+        if missing:
+            self._signature_columns = [*self._signature_columns, *missing]
 
 
 class SoftRewardTrainer(KeepsColumn, RewardTrainer):
     """TRL's RewardTrainer with a ``target`` column: P(chosen better than rejected)."""
 
-    column = "target"
+    columns = ("target",)
 
     def __init__(self, *args, **kwargs):
         tokenizer = kwargs["processing_class"]
@@ -68,13 +73,33 @@ class SoftRewardTrainer(KeepsColumn, RewardTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+class CostTrainer(KeepsColumn, RewardTrainer):
+    """TRL's RewardTrainer as Safe RLHF's cost model: ``chosen`` is the safer (better) reply, and three columns
+    carry ``better_sign``/``worse_sign`` (+1 unsafe, -1 safe, 0 unknown) and ``rank`` (1 where the pair is about
+    harm, so the worse reply must cost more); the loss is ``constitutional.train.safe.cost_loss``."""
+
+    columns = ("better_sign", "worse_sign", "rank")
+
+    def __init__(self, *args, **kwargs):
+        tokenizer = kwargs["processing_class"]
+        kwargs.setdefault("data_collator", with_column(RewardCollator, *self.columns)(pad_token_id=tokenizer.pad_token_id))
+        super().__init__(*args, **kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        better_sign, worse_sign, rank = (inputs.pop(c) for c in self.columns)
+        _, outputs = super().compute_loss(model, inputs, return_outputs=True)
+        c_better, c_worse = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
+        loss = cost_loss(c_better, c_worse, better_sign, worse_sign, rank)
+        return (loss, outputs) if return_outputs else loss
+
+
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
 
 
 class WeightedDPOTrainer(KeepsColumn, DPOTrainer):
     """TRL's DPOTrainer with a per-pair ``weight`` column (see the module doc)."""
 
-    column = "weight"
+    columns = ("weight",)
 
     def __init__(self, *args, **kwargs):
         tokenizer, targs = kwargs["processing_class"], kwargs["args"]

@@ -4,7 +4,7 @@ held-out prompts.
 A quick look, not the evaluation (that is the ``eval`` stage): greedy answers
 to the first ``per_set`` prompts of the *eval* split of the red-team and
 helpful sets, side by side, each marked by the refusal classifier. Written to
-``<run>/compare/compare.md`` and ``compare.jsonl``.
+``<run>/before_after/before_after.md`` and ``before_after.jsonl``.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from constitutional.stages.artifacts import begin_stage, final_model
 
 
 def main(cfg: RunConfig) -> dict:
-    c = cfg.compare
-    run, done = begin_stage(cfg, "compare")
+    c = cfg.before_after
+    run, done = begin_stage(cfg, "before_after")
     if done is not None:
         return done
     after = c.after or final_model(run)
     if after is None:
-        raise ConstitutionalError("no tuned model to compare", file=run.root,
-                                  hint="run the sft (and rl or dpo) stage first, or set compare.after to a model spec")
+        raise ConstitutionalError("no tuned model to show", file=run.root,
+                                  hint="run the sft (and rl or dpo) stage first, or set before_after.after to a model spec")
     sets = [("harmful", load_prompts(c.redteam_prompts, "eval", c.per_set)),
             ("helpful", load_prompts(c.helpful_prompts, "eval", c.per_set))]
     prompts = [(kind, p) for kind, ps in sets for p in ps]
@@ -39,8 +39,8 @@ def main(cfg: RunConfig) -> dict:
         before_ans = cached_model(cfg, run).generate(convs, params, advance)
         after_ans = cached_model(cfg, run, after).generate(convs, params, advance)
     rows, counts = [], {"harmful": [0, 0, 0], "helpful": [0, 0, 0]}
-    out_dir = run.stage_dir("compare")
-    with (out_dir / "compare.jsonl").open("w", encoding="utf-8") as f:
+    out_dir = run.stage_dir("before_after")
+    with (out_dir / "before_after.jsonl").open("w", encoding="utf-8") as f:
         for (kind, p), b, a in zip(prompts, before_ans, after_ans):
             rb, ra = looks_like_refusal(p.prompt, b), looks_like_refusal(p.prompt, a)
             counts[kind][0] += 1
@@ -56,11 +56,11 @@ def main(cfg: RunConfig) -> dict:
     md = ["| set | prompt | before | after |", "|---|---|---|---|"]
     md += [f"| {k} | {pr} | {b} | {a} |" for k, pr, b, a in
            ((r[0], *(x.replace("|", "\\|").replace("\n", " ") for x in r[1:])) for r in rows)]
-    (out_dir / "compare.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    (out_dir / "before_after.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     result = {f"{k} prompts refused (refusal classifier) before -> after": f"{v[1]}/{v[0]} -> {v[2]}/{v[0]}"
               for k, v in counts.items()}
     result["run directory"] = str(run.root)
-    run.mark("compare", "done", summary=result)
+    run.mark("before_after", "done", summary=result)
     console.print()
     summary("Before/after summary", result)
     return result
