@@ -18,7 +18,8 @@ MICRO = ["--dtype=float32", "--batch_size=4", "--distill.limit=4", "--distill.re
          "--rl.steps=2", "--rl.num_generations=2", "--rl.max_new_tokens=8", "--rl.limit=2", "--rbr.fit_steps=50",
          "--eval.harmful_limit=2", "--eval.benign_limit=2", "--eval.helpful_limit=2", "--eval.jailbreak_behaviors=1",
          "--eval.max_new_tokens=8", "--eval.elo_prompts=1", "--eval.elo_bootstrap=10", "--eval.harm_check_limit=4",
-         "--eval.judge_check_limit=2", "--eval.examples=1", "--compare.draws=200", "--compare.isolate=false"]
+         "--eval.judge_check_limit=2", "--eval.examples=1", "--eval.suites=[]", "--compare.draws=200",
+         "--compare.isolate=false"]
 
 
 def _weights(path):

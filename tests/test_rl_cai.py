@@ -108,6 +108,31 @@ def test_human_preference_file_gives_labeled_helpful_pairs(tmp_path):
     assert recs[0]["messages"] == [{"role": "user", "content": "Name a prime."}]
 
 
+def test_the_human_strategy_takes_every_pair_and_its_safety_flags_from_the_files(tmp_path):
+    cfg = _mock_cfg(tmp_path, **{"pairs.strategy": "human", "pairs.helpful_source": "none"})
+    pairs.main(cfg)
+    recs = list(RecordStore(cfg.run_dir / "pairs" / "pairs.jsonl", PAIRS_SCHEMA))
+    assert len(recs) == 60 and {r["kind"] for r in recs} == {"harmful", "benign", "helpful"}
+    assert all(r["label"] == 1.0 and r["label_source"] == "human" and r["strategy"] == "human" for r in recs)
+    harmful = [r for r in recs if r["kind"] == "harmful"]
+    assert all(r["a_safe"] is True for r in harmful) and any(r["b_safe"] is False for r in harmful)
+    feedback.main(cfg)  # human labels pass through: no judge is loaded
+    labels = list(RecordStore(cfg.run_dir / "feedback" / "labels.jsonl", LABELS_SCHEMA))
+    assert len(labels) == 60 and all(r["judge"] is None and "a_safe" in r for r in labels)
+
+
+def test_a_safety_flag_that_is_not_true_or_false_names_its_line(tmp_path):
+    from constitutional.core.errors import ConstitutionalError
+    from constitutional.prompts import load_preferences
+
+    f = tmp_path / "prefs.jsonl"
+    f.write_text(json.dumps({"prompt": "Hi", "chosen": "Hello!", "rejected": "No.", "chosen_safe": True}) + "\n"
+                 + json.dumps({"prompt": "Hi", "chosen": "Hello!", "rejected": "No.", "rejected_safe": "yes"}) + "\n")
+    with pytest.raises(ConstitutionalError) as e:
+        load_preferences(f)
+    assert e.value.line == 2 and e.value.field == "rejected_safe"
+
+
 def test_killed_feedback_resumes_without_rescoring(tmp_path):
     """The judge prefers the reply in slot A when it reads the refusal there: labels must
     come out the same after a kill and a resume as in one go."""

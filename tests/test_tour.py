@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- tour -->"
 EMBEDDED = "smollm2-135m"
 # commands whose extra --section.key=value arguments are config overrides
-TAKES_OVERRIDES = {"run", "sl-cai", "distill", "sft", "pairs", "feedback", "reward", "rl", "dpo", "generate",
-                   "before-after", "eval", "judge-check"}
+TAKES_OVERRIDES = {"run", "sl-cai", "distill", "sft", "pairs", "feedback", "reward", "rbr", "rl", "safe-rlhf", "dpo",
+                   "generate", "before-after", "eval", "judge-check", "compare"}
 
 
 def tour_commands(readme: str) -> list[str]:

@@ -26,6 +26,8 @@ from constitutional.constitution import load_constitution, packaged_names, resol
 from constitutional.core.config import RunConfig
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.runs import RecordStore, RunDir, file_hash, open_run, tree_hash
+from constitutional.feedback.propositions import packaged_rules
+from constitutional.labeled import FIELDS, labeled_path
 from constitutional.prompts import PACKAGED, PREFERENCE_SETS, packaged_path
 
 SL_CAI_SCHEMA = "constitutional.sl_cai/1"
@@ -65,7 +67,7 @@ UPSTREAM = {"sl_cai": (), "distill": (), "sft": ("sl_cai", "distill"), "pairs": 
             "rl": ("reward", "rbr", "sft"), "safe_rlhf": ("feedback", "reward", "sft"), "dpo": ("feedback", "sft"),
             "before_after": POLICY_STAGES, "generate": (), "eval": POLICY_STAGES}
 SECTIONS = {"distill": ("distill", "decision"), "sft": ("sft", "train"), "feedback": ("feedback", "decision"),
-            "reward": ("reward", "train"), "rbr": ("rbr", "decision"), "rl": ("rl", "train", "rbr", "decision"),
+            "reward": ("reward", "train"), "rbr": ("rbr", "decision"), "rl": ("rl", "train"),
             "safe_rlhf": ("safe_rlhf", "rl", "reward", "train"), "dpo": ("dpo", "train"),
             "eval": ("eval", "feedback", "decision")}
 READS_CONSTITUTION = ("sl_cai", "distill", "feedback", "rbr", "rl", "eval")
@@ -98,6 +100,10 @@ def _named_input(value: str) -> tuple[str, str] | None:
         return f"model:{value}", tree_hash(Path(value[3:]))
     if value in packaged_names():
         return f"constitution:{value}", file_hash(resolve(value))
+    if value in FIELDS and not Path(value).is_file():
+        return f"labeled:{value}", file_hash(labeled_path(value))
+    if packaged_rules(value).is_file() and not Path(value).is_file():
+        return f"rules:{value}", file_hash(packaged_rules(value))
     if value and Path(value).is_file():
         return f"file:{value}", file_hash(Path(value))
     if value and Path(value).is_dir() and (Path(value) / "config.json").is_file():
@@ -111,6 +117,8 @@ def stage_inputs(cfg: RunConfig, run: RunDir, stage: str) -> dict[str, str]:
     dumped = cfg.model_dump(mode="json")
     settings = {k: dumped[k] for k in GLOBAL_SETTINGS}
     settings.update({s: dumped[s] for s in SECTIONS.get(stage, (stage,))})
+    if stage == "rl" and cfg.rl.reward == "rbr":  # the rule reward reads the rules and the constitution's decision
+        settings.update({s: dumped[s] for s in ("rbr", "decision")})
     inputs = {"settings": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]}
     if stage in READS_CONSTITUTION:
         inputs["constitution"] = file_hash(resolve(cfg.constitution_for(stage)))[:16]
