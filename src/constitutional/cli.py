@@ -37,6 +37,9 @@ DEBUG = {"on": os.environ.get("CONSTITUTIONAL_DEBUG") == "1"}
 def _main(debug: bool = typer.Option(False, "--debug", help="show the traceback of an unexpected error "
                                      "(also CONSTITUTIONAL_DEBUG=1)")):
     DEBUG["on"] = DEBUG["on"] or debug
+    from constitutional.core.dist import is_main
+
+    console.quiet = not is_main()  # under accelerate launch, one process speaks
 
 
 def friendly(fn):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from constitutional.core.config import RunConfig, dump_config
+from constitutional.core.dist import is_main
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.ui import console
 
@@ -110,7 +111,8 @@ class RunDir:
             info["seconds"] = round(time.time() - entry.get("started", time.time()), 1)
             info["peak_rss_mb"] = peak_rss_mb()
         entry.update(status=status, updated=time.time(), **info)
-        _atomic_write(self.manifest_path, json.dumps(m, indent=2, default=str))
+        if is_main():  # under accelerate launch, the other processes only train
+            _atomic_write(self.manifest_path, json.dumps(m, indent=2, default=str))
 
     def is_done(self, stage: str) -> bool:
         return self.manifest()["stages"].get(stage, {}).get("status") == "done"
@@ -130,6 +132,8 @@ class RunDir:
         if entry and old == inputs and entry.get("status") == "done":
             console.print(f"[bold]{stage}[/]: reused, inputs unchanged ({self.root / stage})")
             return entry.get("summary", {})
+        if not is_main():  # the main process clears and records; the others wait for it (begin_stage's barrier)
+            return None
         if entry and old != inputs:
             changed = sorted(k for k in set(old or {}) | set(inputs) if (old or {}).get(k) != inputs.get(k))
             why = ", ".join(changed) if old is not None else "no record of its inputs"
@@ -332,7 +336,8 @@ def open_run(cfg: RunConfig, stage: str) -> RunDir:
     (the latest command) and in the stage's folder (what produced its files,
     even when later commands on the same run change other settings)."""
     run = RunDir(cfg.run_dir)
-    text = dump_config(cfg)
-    (run.root / "config.yaml").write_text(text, encoding="utf-8")
-    (run.stage_dir(stage) / "config.yaml").write_text(text, encoding="utf-8")
+    if is_main():
+        text = dump_config(cfg)
+        (run.root / "config.yaml").write_text(text, encoding="utf-8")
+        (run.stage_dir(stage) / "config.yaml").write_text(text, encoding="utf-8")
     return run

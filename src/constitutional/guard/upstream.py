@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from constitutional.core.errors import ConstitutionalError
 from constitutional.models.base import Conversation, SamplingParams
 
 
@@ -119,9 +120,14 @@ class LocalUpstream:
 
 
 def make_upstream(spec: str, timeout_s: float):
-    from constitutional.models import load_generator, parse_spec
+    from constitutional.models import load_generator
+    from constitutional.models.endpoint import DEFAULT_KEY_ENV, parse_endpoint
 
-    backend, location, model = parse_spec(spec)
-    if backend == "openai":
-        return HttpUpstream(location, model, timeout_s)
+    if spec.startswith("openai:"):
+        endpoint = parse_endpoint(spec)
+        if len(endpoint.urls) > 1:
+            raise ConstitutionalError("the guard relays to one upstream URL, not a pool", field="upstream",
+                                      hint="put a load balancer in front of the pool and name its URL")
+        key = endpoint.api_key() if endpoint.key_env != DEFAULT_KEY_ENV else None
+        return HttpUpstream(endpoint.urls[0], endpoint.model, timeout_s, api_key=key)
     return LocalUpstream(load_generator(spec), timeout_s)

@@ -4,7 +4,7 @@
 |---|---|
 | ``smollm2-135m`` | the embedded SmolLM2-135M-Instruct (transformers) |
 | ``hf:/path/to/dir`` or an existing directory | a local transformers checkpoint |
-| ``openai:http://host:port/v1#model-name`` | any OpenAI-compatible endpoint |
+| ``openai:http://host:port/v1#model-name[?options]`` | any OpenAI-compatible endpoint, or a pool of them (``models.endpoint``) |
 | ``mock:NAME`` | a scripted model for tests and dry runs (``models.mock``) |
 | ``PREFIX:...`` | a backend from the ``constitutional.backends`` entry points, e.g. ``refine:SPEC?rounds=2`` |
 
@@ -57,11 +57,10 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
     if spec.startswith("mock:"):
         return "mock", spec[len("mock:"):], ""
     if spec.startswith("openai:"):
-        url, _, model = spec[len("openai:"):].partition("#")
-        if not url.startswith(("http://", "https://")):
-            raise ConstitutionalError(f"bad endpoint spec '{spec}'", field="model",
-                                      hint="write it as openai:http://host:port/v1#model-name")
-        return "openai", url.rstrip("/"), model or "default"
+        from constitutional.models.endpoint import parse_endpoint
+
+        endpoint = parse_endpoint(spec)
+        return "openai", endpoint.label, endpoint.model
     if Path(spec).is_dir():
         return "hf", spec, ""
     raise ConstitutionalError(
@@ -103,7 +102,7 @@ def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trus
     elif backend == "openai":
         from constitutional.models.http import OpenAIGenerator
 
-        gen = OpenAIGenerator(location, model, **http_options)
+        gen = OpenAIGenerator.from_spec(spec, **http_options)
     else:
         from constitutional.models.hf import TransformersGenerator
 

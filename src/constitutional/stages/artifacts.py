@@ -24,6 +24,7 @@ from pathlib import Path
 
 from constitutional.constitution import load_constitution, packaged_names, resolve
 from constitutional.core.config import RunConfig
+from constitutional.core.dist import DISTRIBUTED_STAGES, barrier, world_size
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.runs import RecordStore, RunDir, file_hash, open_run, tree_hash
 from constitutional.feedback.propositions import packaged_rules
@@ -136,7 +137,9 @@ def begin_stage(cfg: RunConfig, stage: str) -> tuple[RunDir, dict | None]:
     """Open the run for ``stage``: (the run, the stored summary if the stage is done with the same inputs, else
     None). A stage whose inputs changed is cleared here, so it never serves stale results."""
     run = open_run(cfg, stage)
-    return run, run.begin(stage, stage_inputs(cfg, run, stage))
+    done = run.begin(stage, stage_inputs(cfg, run, stage))
+    barrier()  # under accelerate launch: every process starts once the main one has cleared and recorded
+    return run, done
 
 
 # -- SL-CAI records -------------------------------------------------------------------------------
@@ -208,11 +211,28 @@ def _source_fields(section: str, values: dict) -> Iterator[tuple[str, str]]:
                     yield f"{section}.{key}", v
 
 
+def _check_distributed(cfg: RunConfig, stages: list[str]) -> None:
+    """Under ``accelerate launch``: only the trainer stages run in several processes, each stage on its own."""
+    other = [s for s in stages if s not in DISTRIBUTED_STAGES]
+    if other or len(stages) != 1:
+        raise ConstitutionalError(f"{', '.join(other or stages)} cannot run under accelerate launch "
+                                  f"({world_size()} processes)", field="stages",
+                                  hint=f"launch one trainer stage at a time ({', '.join(DISTRIBUTED_STAGES)}), e.g. "
+                                       "accelerate launch ... $(which constitutional) sft CONFIG; run the others "
+                                       "as plain commands")
+    lora = {"sft": cfg.sft.lora, "dpo": cfg.dpo.lora}[stages[0]]
+    if lora:
+        raise ConstitutionalError("LoRA training is single-process for now", field=f"{stages[0]}.lora",
+                                  hint=f"set --{stages[0]}.lora=false to train with accelerate launch")
+
+
 def preflight(cfg: RunConfig, stages: Iterable[str]) -> None:
     """Check, before any work, what the stages will read: every prompt set a setting names is packaged or a
     file that exists, each constitution and rule set loads, and RL's reward is registered. A typo fails now, not
     hours in."""
     stages = list(stages)
+    if world_size() > 1:
+        _check_distributed(cfg, stages)
     defaults = RunConfig().model_dump(mode="json")
     dumped = cfg.model_dump(mode="json")
     packaged = set(PACKAGED) | {v for s, vals in defaults.items() if isinstance(vals, dict)

@@ -22,7 +22,7 @@ from constitutional.models import local_path
 from constitutional.models.hf import load_tokenizer
 from constitutional.stages.artifacts import begin_stage, load_labels, policy_spec
 from constitutional.train.args import lora_config, training_args
-from constitutional.train.checkpoints import clear_checkpoints, last_checkpoint
+from constitutional.train.checkpoints import last_checkpoint, save_trained
 
 
 def dpo_rows(labels: list[dict], min_confidence: float) -> list[dict]:
@@ -55,16 +55,14 @@ def train(cfg: RunConfig, rows: list[dict], policy: Path, out: Path) -> dict:
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     trained = trainer.model.merge_and_unload() if d.lora else trainer.model
-    trained.save_pretrained(str(out / "model"), safe_serialization=True)
-    tok.save_pretrained(str(out / "model"))
-    clear_checkpoints(out / "checkpoints")
+    save_trained(trainer, trained, tok, out / "model", out / "checkpoints")
     logs = trainer.state.log_history
     acc = [h["rewards/accuracies"] for h in logs if "rewards/accuracies" in h]
     margins = [h["rewards/margins"] for h in logs if "rewards/margins" in h]
     return {"steps": trainer.state.global_step, "final loss": round(result.training_loss, 4),
             "reward accuracy (last log)": round(acc[-1], 4) if acc else None,
             "reward margin (last log)": round(margins[-1], 4) if margins else None,
-            "train seconds": round(time.time() - t0, 1)}
+            "train seconds": round(time.time() - t0, 1), "processes": trainer.args.world_size}
 
 
 def main(cfg: RunConfig) -> dict:

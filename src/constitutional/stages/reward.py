@@ -23,6 +23,7 @@ from constitutional.core.ui import console, summary
 from constitutional.models import local_path
 from constitutional.stages.artifacts import begin_stage, load_labels, policy_spec
 from constitutional.train.args import training_args
+from constitutional.train.checkpoints import save_trained
 from constitutional.train.rewards import load_reward_model, score
 
 
@@ -81,8 +82,7 @@ def train(cfg: RunConfig, rows: list[dict], base: Path, out: Path) -> tuple[obje
     result = trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     model = trainer.model.eval()
-    model.save_pretrained(str(out / "model"), safe_serialization=True)
-    tok.save_pretrained(str(out / "model"))
+    save_trained(trainer, model, tok, out / "model")
     return model, tok, {"steps": trainer.state.global_step, "first loss": round(losses[0], 4) if losses else None,
                         "final loss": round(result.training_loss, 4), "train seconds": round(time.time() - t0, 1)}
 

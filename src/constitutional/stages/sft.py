@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from constitutional.core.config import RunConfig
+from constitutional.core.dist import barrier, is_main
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.runs import RecordStore
 from constitutional.core.seeding import rng_for
@@ -39,7 +40,7 @@ from constitutional.stages.artifacts import (
     sl_cai_store,
 )
 from constitutional.train.args import lora_config, training_args
-from constitutional.train.checkpoints import clear_checkpoints, last_checkpoint
+from constitutional.train.checkpoints import last_checkpoint, save_trained
 
 
 def helpful_examples(cfg: RunConfig, run, n: int) -> list[dict]:
@@ -121,16 +122,14 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
     if s.lora:
         trained = trained.merge_and_unload()
     model_dir = out / "model"
-    trained.save_pretrained(str(model_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(model_dir))
-    clear_checkpoints(ckpt_dir)
+    save_trained(trainer, trained, tokenizer, model_dir, ckpt_dir)
     logs = trainer.state.log_history
     losses = [h["loss"] for h in logs if "loss" in h]
     tokens = max((float(h["num_tokens"]) for h in logs if "num_tokens" in h), default=0.0)
     return {"steps": trainer.state.global_step, "first loss": round(losses[0], 4) if losses else None,
             "final loss": round(result.training_loss, 4), "train seconds": round(seconds, 1),
             "train tokens/s": round(tokens / seconds, 1) if tokens and not resume else "n/a (resumed)",
-            "model": str(model_dir)}
+            "processes": trainer.args.world_size, "model": str(model_dir)}
 
 
 def main(cfg: RunConfig) -> dict:
@@ -139,10 +138,15 @@ def main(cfg: RunConfig) -> dict:
         return done
     out = run.stage_dir("sft")
     run.mark("sft", "running")
-    rows, counts = build_dataset(cfg, run)
-    with (out / "train.jsonl").open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    counts: dict = {}
+    if is_main():  # under accelerate launch the main process builds the data, every process trains on it
+        rows, counts = build_dataset(cfg, run)
+        with (out / "train.jsonl").open("w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    barrier()
+    if not is_main():
+        rows = [json.loads(line) for line in (out / "train.jsonl").open(encoding="utf-8")]
     console.print(f"[bold]sft[/]: {', '.join(f'{v} {k}' for k, v in counts.items())}; "
                   f"{'LoRA' if cfg.sft.lora else 'full'} fine-tuning of {cfg.model}")
     result = {**counts, **train(cfg, rows, out)}

@@ -19,3 +19,22 @@ def last_checkpoint(ckpt_dir: Path) -> Path | None:
 def clear_checkpoints(ckpt_dir: Path) -> None:
     """Remove the resume checkpoints of a stage whose final model is saved."""
     shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+
+
+def save_trained(trainer, model, tokenizer, model_dir: Path, ckpt_dir: Path | None = None) -> None:
+    """Save a stage's final ``model`` (safetensors plus tokenizer) and clear its resume checkpoints.
+    Under ``accelerate launch`` every process calls the trainer's ``save_model``, which gathers FSDP or
+    ZeRO-3 shards into one checkpoint and writes it from the main process; every process then waits
+    until the files are there."""
+    from constitutional.core.dist import barrier, is_main, world_size
+
+    if world_size() > 1:
+        trainer.save_model(str(model_dir))
+    elif is_main():
+        model.save_pretrained(str(model_dir), safe_serialization=True)
+    if is_main():
+        tokenizer.save_pretrained(str(model_dir))
+        if ckpt_dir is not None:
+            clear_checkpoints(ckpt_dir)
+    barrier()
