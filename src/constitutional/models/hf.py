@@ -64,6 +64,17 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
     return tok
 
 
+def encode_conversation(tokenizer, conv: Conversation) -> list[int]:
+    """Token ids of a conversation rendered with the chat template, ready for
+    the assistant's turn (or continuing a final assistant prefix)."""
+    continue_final = conv[-1]["role"] == "assistant"
+    out = tokenizer.apply_chat_template(
+        list(conv), add_generation_prompt=not continue_final, continue_final_message=continue_final,
+        tokenize=True, return_dict=False,
+    )
+    return list(out["input_ids"] if hasattr(out, "keys") else out)
+
+
 class TransformersGenerator:
     def __init__(self, path: str | Path, *, name: str | None = None, dtype: str = "auto", batch_size: int = 32,
                  device: str | None = None, trust_remote_code: bool = False, min_shared_prefix: int = 32):
@@ -94,14 +105,7 @@ class TransformersGenerator:
 
     # -- prompts ---------------------------------------------------------------------------------
     def encode(self, conv: Conversation) -> list[int]:
-        """Token ids of a conversation rendered with the chat template, ready for
-        the assistant's turn (or continuing a final assistant prefix)."""
-        continue_final = conv[-1]["role"] == "assistant"
-        out = self.tokenizer.apply_chat_template(
-            list(conv), add_generation_prompt=not continue_final, continue_final_message=continue_final,
-            tokenize=True, return_dict=False,
-        )
-        return list(out["input_ids"] if hasattr(out, "keys") else out)
+        return encode_conversation(self.tokenizer, conv)
 
     def _batches(self, items: list, size: int):
         for i in range(0, len(items), size):

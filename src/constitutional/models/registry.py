@@ -6,6 +6,7 @@
 | ``hf:/path/to/dir`` or an existing directory | a local transformers checkpoint |
 | ``openai:http://host:port/v1#model-name[?options]`` | any OpenAI-compatible endpoint, or a pool of them (``models.endpoint``) |
 | ``mock:NAME`` | a scripted model for tests and dry runs (``models.mock``) |
+| ``vllm:/path?tensor_parallel_size=2`` | vLLM on GPUs (``models.vllm_backend``, an entry point like the next row) |
 | ``PREFIX:...`` | a backend from the ``constitutional.backends`` entry points, e.g. ``refine:SPEC?rounds=2`` |
 
 A registered backend is an object with ``load(location, **options)``,
