@@ -205,13 +205,17 @@ def main() -> None:
     flops = matmul_flops(dtype)
     gen = load_generator(args.model, dtype=args.dtype, batch_size=32)
     gen.generate([[{"role": "user", "content": "warm up"}]], SamplingParams(max_new_tokens=2, temperature=0.0))
-    rows = [
-        sl_cai_row(gen, 4 if q else 8, 16 if q else 48),
-        decode_row(gen, 8 if q else 32, 16 if q else 96, flops),
-        feedback_row(gen, 4 if q else 16, 16 if q else 64),
-        training_row(args.model, 2 if q else 6, 4, args.dtype == "bfloat16", flops),
-        memory_row(20 if q else 100, 200 if q else 1000),
+    measures = [
+        lambda: sl_cai_row(gen, 4 if q else 8, 16 if q else 48),
+        lambda: decode_row(gen, 8 if q else 32, 16 if q else 96, flops),
+        lambda: feedback_row(gen, 4 if q else 16, 16 if q else 64),
+        lambda: training_row(args.model, 2 if q else 6, 4, args.dtype == "bfloat16", flops),
+        lambda: memory_row(20 if q else 100, 200 if q else 1000),
     ]
+    rows = []
+    for measure in measures:
+        rows.append(measure())
+        print("row:", json.dumps(rows[-1]), flush=True)  # each row as it lands: a failure later loses nothing
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     print(f"\nbenchmarks/run_all.py: {gen.name}, {args.dtype}, {device}; matmul {flops / 1e9:.0f} GFLOP/s")
     print(f"| {'row':<30} | {'ours':>9} | {'baseline':>9} | {'ratio':>7} | {'target':<28} | baseline is")

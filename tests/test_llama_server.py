@@ -4,7 +4,8 @@ model's GGUF on loopback, compared with the same weights in transformers.
 
 The GGUF holds Q4_1 weights; transformers runs them dequantized in fp32 while
 llama.cpp multiplies quantized blocks, so the two agree closely but not to the
-last bit. Stated tolerances (measured on this machine, docs/engines.md): option probabilities within 0.1 of transformers'; each of the first
+last bit. Stated tolerances (measured on this machine, docs/engines.md):
+option probabilities within 0.1 of transformers'; each of the first
 8 tokens the server picks greedily is among transformers' top 3 at that
 position (close calls flip: first-token log-probs differ by up to ~0.4 nats);
 the judge check on 12 labeled pairs within one pair's flip of the local

@@ -154,9 +154,17 @@ class RunDir:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MiB (Linux reports KiB, macOS bytes)."""
+    """This process's peak resident memory so far, in MiB. On Linux from /proc's VmHWM: getrusage's
+    ru_maxrss survives exec, so a stage process started by a big parent would report the parent's peak."""
     import resource
     import sys
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)

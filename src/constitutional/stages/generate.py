@@ -22,6 +22,7 @@ def main(cfg: RunConfig) -> dict:
     run, done = begin_stage(cfg, "generate")
     if done is not None:
         return done
+    run.mark("generate", "running")
     prompts = load_prompts(g.prompts, g.split, g.limit)
     params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, seed=cfg.seed)
     model = cached_model(cfg, run)
@@ -39,6 +40,7 @@ def main(cfg: RunConfig) -> dict:
     table("answers", ["id", "prompt", "answer"], [(p.id, p.prompt[:80], a[:160]) for p, a in zip(prompts, answers)])
     result = {"prompts": len(prompts), "model": model.name, "seconds": round(seconds, 1),
               "calls (new / cached)": f"{model.misses} / {model.hits}", "records": str(store.path)}
+    run.mark("generate", "done", summary=result)
     console.print()
     summary("generate summary", result)
     return result
