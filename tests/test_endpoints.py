@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from constitutional.core.errors import ConstitutionalError
 from constitutional.models import SamplingParams, load_generator
 from constitutional.models.endpoint import Endpoint, parse_endpoint
-from constitutional.models.http import OpenAIGenerator, option_keys
+from constitutional.models.http import option_keys
 
 from .conftest import ServerThread, free_port
 
@@ -126,7 +126,7 @@ def test_completions_requests_render_the_template(tiny_model_dir, tiny_generator
 def test_auto_probes_whether_the_server_continues(reply, mode, capsys):
     rec = Recorder(reply=lambda body: reply if body["messages"][-1]["role"] == "assistant" else "ok")
     with ServerThread(rec.app) as srv:
-        gen = OpenAIGenerator.from_spec(f"openai:{srv.url}#m")
+        gen = load_generator(f"openai:{srv.url}#m")
         gen.generate([PARTIAL], GREEDY)
         gen.generate([PARTIAL], GREEDY)
     assert gen.continuation == mode
@@ -145,7 +145,7 @@ def test_auto_treats_a_refused_flag_as_no_continuation():
         return {"choices": [{"message": {"role": "assistant", "content": "x"}}]}
 
     with ServerThread(app) as srv:
-        assert OpenAIGenerator.from_spec(f"openai:{srv.url}#m").continuation == "instruct"
+        assert load_generator(f"openai:{srv.url}#m").continuation == "instruct"
 
 
 def _failing_app(hits: list, status=500):
@@ -199,6 +199,6 @@ def test_pool_spreads_load_over_healthy_members():
 
 def test_a_pool_with_no_live_member_fails_clearly():
     dead = [f"http://127.0.0.1:{free_port()}/v1" for _ in range(2)]
-    gen = OpenAIGenerator.from_spec(f"openai:{dead[0]}|{dead[1]}#m", max_retries=1, backoff=0.01, timeout=2)
+    gen = load_generator(f"openai:{dead[0]}|{dead[1]}#m", max_retries=1, backoff=0.01, timeout=2)
     with pytest.raises(ConstitutionalError, match="failed after 2 attempts.*ConnectError"):
         gen.generate([PARTIAL[:1]], GREEDY)

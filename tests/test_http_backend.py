@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 
 from constitutional.core.errors import ConstitutionalError
 from constitutional.models import SamplingParams, load_generator
-from constitutional.models.http import OpenAIGenerator
 
 from .conftest import ServerThread, free_port
 
@@ -39,7 +38,7 @@ def _top_tokens(gen, conv, k):
 
 
 def test_endpoint_option_probs_match_the_local_model(tiny_server, tiny_generator):
-    remote = OpenAIGenerator.from_spec(f"openai:{tiny_server.url}#tiny")
+    remote = load_generator(f"openai:{tiny_server.url}#tiny")
     conv = CONVS[0]
     # single-token options in the server's top 20: the endpoint's first-token logprobs are exact
     options = _top_tokens(tiny_generator, conv, 3)[1:]
@@ -71,7 +70,7 @@ def test_retries_with_backoff_on_503_then_succeeds():
         return {"choices": [{"message": {"role": "assistant", "content": "ok"}}]}
 
     with ServerThread(app) as srv:
-        gen = OpenAIGenerator.from_spec(f"openai:{srv.url}#m", backoff=0.05, max_retries=3)
+        gen = load_generator(f"openai:{srv.url}#m", backoff=0.05, max_retries=3)
         assert gen.generate(CONVS[:1], GREEDY) == ["ok"]
     assert len(hits) == 3
 
@@ -87,12 +86,12 @@ def test_client_errors_are_not_retried_and_say_what_failed():
 
     with ServerThread(app) as srv:
         with pytest.raises(ConstitutionalError, match="HTTP 404"):
-            OpenAIGenerator.from_spec(f"openai:{srv.url}#m", backoff=0.01).generate(CONVS[:1], GREEDY)
+            load_generator(f"openai:{srv.url}#m", backoff=0.01).generate(CONVS[:1], GREEDY)
     assert len(hits) == 1
 
 
 def test_unreachable_endpoint_is_a_clear_error():
-    gen = OpenAIGenerator.from_spec(f"openai:http://127.0.0.1:{free_port()}/v1#m", backoff=0.01, max_retries=1, timeout=2)
+    gen = load_generator(f"openai:http://127.0.0.1:{free_port()}/v1#m", backoff=0.01, max_retries=1, timeout=2)
     with pytest.raises(ConstitutionalError, match="failed after 2 attempts.*ConnectError") as e:
         gen.generate(CONVS[:1], GREEDY)
     assert "server is running" in str(e.value)
@@ -109,7 +108,7 @@ def test_timeouts_are_retried_then_reported():
         return {"choices": [{"message": {"role": "assistant", "content": "late"}}]}
 
     with ServerThread(app) as srv:
-        gen = OpenAIGenerator.from_spec(f"openai:{srv.url}#m", timeout=0.2, backoff=0.01, max_retries=1)
+        gen = load_generator(f"openai:{srv.url}#m", timeout=0.2, backoff=0.01, max_retries=1)
         with pytest.raises(ConstitutionalError, match="Timeout"):
             gen.generate(CONVS[:1], GREEDY)
 
@@ -138,6 +137,6 @@ def test_server_batches_concurrent_requests(tiny_generator):
     app = create_app(tiny_generator, "tiny", window_s=0.2)
     with ServerThread(app) as srv:
         convs = [[{"role": "user", "content": f"Tell me about number {i}."}] for i in range(8)]
-        got = OpenAIGenerator.from_spec(f"openai:{srv.url}#tiny", concurrency=8).generate(convs, GREEDY)
+        got = load_generator(f"openai:{srv.url}#tiny", concurrency=8).generate(convs, GREEDY)
     assert got == tiny_generator.generate(convs, GREEDY)
     assert app.state.batcher.calls < len(convs)

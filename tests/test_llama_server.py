@@ -26,7 +26,6 @@ import httpx
 import pytest
 
 from constitutional.models import SamplingParams, load_generator
-from constitutional.models.http import OpenAIGenerator
 
 from .conftest import free_port
 
@@ -125,8 +124,8 @@ def test_option_probabilities_agree_with_transformers(llama_server, local):
 
 
 def test_auto_finds_the_servers_way_to_continue(llama_server):
-    assert OpenAIGenerator.from_spec(f"{_spec(llama_server, 'auto')}").continuation == "completions"
-    assert OpenAIGenerator.from_spec(f"openai:{llama_server}#smollm2").continuation == "instruct"
+    assert load_generator(f"{_spec(llama_server, 'auto')}").continuation == "completions"
+    assert load_generator(f"openai:{llama_server}#smollm2").continuation == "instruct"
 
 
 def test_judge_check_through_the_server_matches_local(llama_server, local):

@@ -18,13 +18,14 @@ import asyncio
 import math
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import httpx
 
 from constitutional.core.errors import ConstitutionalError
 from constitutional.models.base import Conversation, SamplingParams, truncate_at_stop
-from constitutional.models.endpoint import Endpoint, parse_endpoint
-from constitutional.models.hf import normalize_logprobs
+from constitutional.models.endpoint import Endpoint
+from constitutional.models.hf import load_tokenizer, normalize_logprobs
 from constitutional.models.pool import EndpointError, EndpointPool
 
 TOP_LOGPROBS = 20
@@ -36,20 +37,17 @@ OPTION_INSTRUCTION = "\n\n(Your reply begins: \"{prefix}\". Reply with only what
 
 
 class OpenAIGenerator:
-    def __init__(self, endpoint: Endpoint, *, concurrency: int = 8, timeout: float = 120.0, max_retries: int = 4,
-                 backoff: float = 0.5):
+    def __init__(self, endpoint: Endpoint, *, template_dir: Path | None = None, concurrency: int = 8,
+                 timeout: float = 120.0, max_retries: int = 4, backoff: float = 0.5):
+        """``template_dir``: the tokenizer directory of ``endpoint.template`` (``load_generator`` resolves it)."""
         self.endpoint, self.model = endpoint, endpoint.model
         self.name = f"openai:{endpoint.label}#{endpoint.model}"
         self.headers = {"Authorization": f"Bearer {endpoint.api_key()}"}
         self.concurrency, self.timeout = concurrency, timeout
         self.pool = EndpointPool(endpoint.urls, max_retries=max_retries, backoff=backoff)
         self._mode = None if endpoint.continuation == "auto" else endpoint.continuation
-        self._template = None
+        self.template_dir, self._template = template_dir, None
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_spec(cls, spec: str, **options) -> OpenAIGenerator:
-        return cls(parse_endpoint(spec), **options)
 
     # -- transport -------------------------------------------------------------------------------
     async def _gather(self, requests: list[tuple[str, dict]]) -> list[dict]:
@@ -109,10 +107,10 @@ class OpenAIGenerator:
         """The prompt text for ``/completions``: ``template``'s chat template, ready for the assistant's turn or
         continuing a final assistant prefix (exactly what the transformers backend tokenizes)."""
         if self._template is None:
-            from constitutional.models.hf import load_tokenizer
-            from constitutional.models.registry import local_path
-
-            self._template = load_tokenizer(local_path(self.endpoint.template), False)
+            if self.template_dir is None:
+                raise ConstitutionalError("continuation=completions needs the served model's chat template",
+                                          field="model", hint="add template=SPEC to the endpoint spec")
+            self._template = load_tokenizer(self.template_dir, False)
         cont = conv[-1]["role"] == "assistant"
         return self._template.apply_chat_template(list(conv), tokenize=False, add_generation_prompt=not cont,
                                                   continue_final_message=cont)

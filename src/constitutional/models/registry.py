@@ -101,9 +101,12 @@ def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trus
         gen: Generator = _plugin(backend[len("plugin:"):]).load(location, dtype=dtype, batch_size=batch_size,
                                                                  trust_remote_code=trust_remote_code, **http_options)
     elif backend == "openai":
+        from constitutional.models.endpoint import parse_endpoint
         from constitutional.models.http import OpenAIGenerator
 
-        gen = OpenAIGenerator.from_spec(spec, **http_options)
+        endpoint = parse_endpoint(spec)
+        gen = OpenAIGenerator(endpoint, template_dir=local_path(endpoint.template) if endpoint.template else None,
+                              **http_options)
     else:
         from constitutional.models.hf import TransformersGenerator
 
