@@ -33,9 +33,11 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_decode import prompts as decode_prompts  # noqa: E402
 from bench_feedback import generate_labels  # noqa: E402
 from roofline import matmul_flops  # noqa: E402
 
+from constitutional.core.config import RunConfig  # noqa: E402
 from constitutional.feedback.judge import JudgeSettings, Pair, score_pairs  # noqa: E402
 from constitutional.models import SamplingParams, load_generator  # noqa: E402
 from constitutional.prompts import load_fewshot, load_preferences, load_prompts  # noqa: E402
@@ -98,14 +100,15 @@ def sl_cai_row(gen, n: int, tokens: int) -> dict:
 
 # -- decode against the compute roofline ------------------------------------------------------------
 def decode_row(gen, n: int, tokens: int, flops: float) -> dict:
-    convs = [list(p.messages) for p in load_prompts("helpful", "train", n)]
+    convs = decode_prompts(n)
     t0 = time.perf_counter()
     out = gen.generate(convs, SamplingParams(max_new_tokens=tokens, temperature=0.0))
     rate = _new_tokens(gen, out) / (time.perf_counter() - t0)
     params = sum(p.numel() for p in gen.model.parameters())
     roof = flops / (2 * params)
     return {"row": "batched decode tok/s", "ours": round(rate, 1), "baseline": round(roof, 1),
-            "baseline is": f"compute roofline {flops / 1e9:.0f} GFLOP/s / 2N (batch {n}, {tokens} tokens)",
+            "baseline is": f"compute roofline {flops / 1e9:.0f} GFLOP/s / 2N ({n} prompts, batch {gen.batch_size}, "
+                           f"{tokens} tokens)",
             "ratio": round(rate / roof, 3), "target": ">= 0.5 of roofline"}
 
 
@@ -203,11 +206,11 @@ def main() -> None:
     q = args.quick
     dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
     flops = matmul_flops(dtype)
-    gen = load_generator(args.model, dtype=args.dtype, batch_size=32)
+    gen = load_generator(args.model, dtype=args.dtype, batch_size=RunConfig().batch_size)
     gen.generate([[{"role": "user", "content": "warm up"}]], SamplingParams(max_new_tokens=2, temperature=0.0))
     measures = [
         lambda: sl_cai_row(gen, 4 if q else 8, 16 if q else 48),
-        lambda: decode_row(gen, 8 if q else 32, 16 if q else 96, flops),
+        lambda: decode_row(gen, 16 if q else 128, 16 if q else 96, flops),
         lambda: feedback_row(gen, 4 if q else 16, 16 if q else 64),
         lambda: training_row(args.model, 2 if q else 6, 4, args.dtype == "bfloat16", flops),
         lambda: memory_row(20 if q else 100, 200 if q else 1000),

@@ -24,6 +24,10 @@ STAGES = ("sl_cai", "distill", "sft", "pairs", "feedback", "reward", "rbr", "rl"
 METHODS = ("cai", "rlhf", "rbr", "dpo", "safe_rlhf", "self_critique")
 
 
+# Rows per generation batch. Finished rows leave the batch (models/decode.py), so a big batch wastes
+# nothing, and 128 rows run the small CPU matmuls at 1.7x the tokens/s of 32 (benchmarks/bench_decode.py).
+GENERATION_BATCH = 128
+
 class Section(BaseModel):
     # no infinities or NaN anywhere: `temperature: .inf` would only fail hours later, inside a sampler
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
@@ -106,6 +110,8 @@ class SFTConfig(Section):
     grad_accum: int = Field(2, ge=1, description="gradient accumulation steps")
     max_length: int = Field(384, ge=32, description="truncate examples to this many tokens")
     lora: bool = Field(False, description="train LoRA adapters instead of all weights (merged into the saved model)")
+    group_by_length: bool = Field(False, description="batch examples of similar length (transformers' length-"
+                                  "grouped sampler): 1.27x tokens/s on the demo's data, effect on quality unmeasured")
     save_steps: int = Field(25, ge=1, description="checkpoint every N optimizer steps (a killed run resumes from it)")
 
 
@@ -350,7 +356,9 @@ class RunConfig(Section):
                               "declined, why, and every principle a stage reads come from it")
     dtype: Dtype = Field("auto", description="generation dtype for local models: auto (bf16 where the hardware has it, "
                        "else float32), float32, bfloat16")
-    batch_size: int = Field(32, ge=1, description="generation batch size (local) / chunk size (endpoints)")
+    batch_size: int = Field(GENERATION_BATCH, ge=1, description="generation batch size (local) / chunk size "
+                            "(endpoints): finished rows leave the batch, so a big one wastes nothing and runs CPU "
+                            "matmuls faster (128 rows: 1.7x the tokens/s of 32 on 2 cores)")
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")
     seed: int = Field(0, ge=0, lt=2**63, description="seed for sampling principles, few-shot demos, data and generation")
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")

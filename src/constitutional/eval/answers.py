@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from constitutional.core.config import GENERATION_BATCH
 from constitutional.core.runs import CallCache, RecordStore
 from constitutional.eval.suites import Suite
 from constitutional.models.base import Generator, SamplingParams
@@ -49,7 +50,7 @@ def _record(label: str, gen: Generator, suite: Suite, p, key: str, params: Sampl
 
 
 def answer_suites(label: str, gen: Generator, suites: Sequence[Suite], params: SamplingParams, store: RecordStore,
-                  batch_size: int = 32, concurrency: int = 8,
+                  batch_size: int = GENERATION_BATCH, concurrency: int = 8,
                   progress: Callable[[int], None] | None = None) -> tuple[list[dict], int]:
     """One record per (suite, prompt), in suite order; returns ``(records, newly generated)``."""
     have = {r["key"]: r for r in store if r.get("model") == label}

@@ -7,8 +7,8 @@ Shared-prefix reuse: when every conversation of a batch starts with the same
 tokens (a system prompt, the few-shot demonstrations of SL-CAI), the prefix
 is run through the model once, its KV cache is kept, and each batch starts
 from a copy of it; the rows are laid out as ``prefix + padding + suffix``
-with the padding masked, and generate derives contiguous positions from the
-mask. On SL-CAI critique calls (~700-token prompts, ~450 shared) prefill is
+with the padding masked, and positions come from the mask. Decoding is our
+own loop (``models/decode.py``): a row leaves the batch when it finishes. On SL-CAI critique calls (~700-token prompts, ~450 shared) prefill is
 most of the cost on a CPU (``benchmarks/bench_generate.py``).
 Option scoring right-pads prompt+option sequences and sums the option
 tokens' log-probabilities, so multi-token options such as "(A)" are exact.
@@ -17,16 +17,17 @@ tokens' log-probabilities, so multi-token options such as "(A)" are exact.
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from constitutional.core.config import GENERATION_BATCH
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.seeding import seed_for
 from constitutional.models.base import Conversation, SamplingParams, truncate_at_stop
+from constitutional.models.decode import cache_keyword, decode
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
@@ -76,7 +77,7 @@ def encode_conversation(tokenizer, conv: Conversation) -> list[int]:
 
 
 class TransformersGenerator:
-    def __init__(self, path: str | Path, *, name: str | None = None, dtype: str = "auto", batch_size: int = 32,
+    def __init__(self, path: str | Path, *, name: str | None = None, dtype: str = "auto", batch_size: int = GENERATION_BATCH,
                  device: str | None = None, trust_remote_code: bool = False, min_shared_prefix: int = 32):
         from transformers import AutoModelForCausalLM
 
@@ -100,8 +101,10 @@ class TransformersGenerator:
         #: batches sharing at least this many leading tokens reuse the prefix's KV cache (0 = never)
         self.min_shared_prefix = min_shared_prefix
         self._prefix: tuple[tuple[int, ...], object] | None = None  # (prefix ids, its KV cache)
-        params = inspect.signature(self.model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+        self._cache_kw = cache_keyword(self.model)
+        eos = self.model.generation_config.eos_token_id
+        eos = self.tokenizer.eos_token_id if eos is None else eos
+        self._eos_ids = [eos] if isinstance(eos, int) else list(eos)
 
     # -- prompts ---------------------------------------------------------------------------------
     def encode(self, conv: Conversation) -> list[int]:
@@ -114,6 +117,8 @@ class TransformersGenerator:
     # -- generation ------------------------------------------------------------------------------
     @torch.inference_mode()
     def generate(self, conversations: Sequence[Conversation], params: SamplingParams) -> list[str]:
+        from transformers import DynamicCache
+
         encoded = [self.encode(c) for c in conversations]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         out: list[str] = [""] * len(encoded)
@@ -130,20 +135,18 @@ class TransformersGenerator:
                 mask[row, :shared] = 1
                 ids[row, shared + width - (len(r) - shared) :] = torch.tensor(r[shared:])
                 mask[row, shared + width - (len(r) - shared) :] = 1
-            extra = {self._cache_kw: self._prefix_cache(prefix, len(idx))} if shared else {}
+            cache = self._prefix_cache(prefix, len(idx)) if shared else DynamicCache(config=self.model.config)
             # sampling draws from each row's own generator, seeded by its prompt: a prompt's sample
-            # does not depend on the batch it lands in (generate itself then only takes the argmax)
+            # does not depend on the batch it lands in (the loop then only takes the argmax)
             sampler = SeededSampler(params.temperature, params.top_p, [seed_for(params.seed, rows[r])
                                                                        for r in range(len(idx))])
-            gen = self.model.generate(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **extra,
-                max_new_tokens=params.max_new_tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
-                logits_processor=[sampler] if params.temperature > 0 else None,
-                repetition_penalty=params.repetition_penalty, pad_token_id=pad,
-                # stop early on stop strings; the text is still cut at them below
-                **({"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}),
-            )
-            texts = self.tokenizer.batch_decode(gen[:, shared + width :], skip_special_tokens=True)
+            new = decode(self.model, ids.to(self.device), mask.to(self.device), cache, cached=shared,
+                         max_new_tokens=params.max_new_tokens, eos_ids=self._eos_ids,
+                         sampler=sampler if params.temperature > 0 else None,
+                         repetition_penalty=params.repetition_penalty,
+                         # stop early on stop strings; the text is still cut at them below
+                         stop_strings=params.stop, tokenizer=self.tokenizer)
+            texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             for row, i in enumerate(idx):
                 out[i] = truncate_at_stop(texts[row], params.stop).strip()
         return out
@@ -223,10 +226,14 @@ class TransformersGenerator:
                 lp = self.model(input_ids=cont.to(self.device), attention_mask=cmask.to(self.device),
                                 position_ids=cpos.to(self.device), use_cache=True,
                                 **{self._cache_kw: cache}).logits.float().log_softmax(-1)
-                for row in range(len(rows)):
-                    for oi, o in enumerate(opt_ids):
-                        r = row * n_opt + oi
-                        logp[row, oi] += sum(lp[r, j, t].item() for j, t in enumerate(o[1:]))
+                # each option's later tokens, read in one gather (padding positions add 0)
+                nxt = torch.zeros((n_opt, tail), dtype=torch.long)
+                live = torch.zeros((n_opt, tail))
+                for oi, o in enumerate(opt_ids):
+                    nxt[oi, : len(o) - 1] = torch.tensor(o[1:], dtype=torch.long)
+                    live[oi, : len(o) - 1] = 1
+                got = lp.gather(-1, nxt.repeat(len(rows), 1).to(lp.device)[..., None])[..., 0].cpu()
+                logp += (got * live.repeat(len(rows), 1)).sum(-1).view(len(rows), n_opt)
             for row, i in enumerate(idx):
                 out[i] = normalize_logprobs(logp[row].tolist())
         return out
@@ -282,6 +289,10 @@ class SeededSampler:
         self.temperature = temperature
         self.nucleus = TopKTopP(top_p) if top_p < 1.0 else None
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+
+    def keep(self, rows: Sequence[int]) -> None:
+        """Only these rows go on decoding (the others finished): each keeps its own generator."""
+        self.generators = [self.generators[i] for i in rows]
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         scores = scores.float() / self.temperature

@@ -24,6 +24,7 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
+from constitutional.core.config import GENERATION_BATCH
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.runs import tree_hash
 from constitutional.models.base import Generator
@@ -86,7 +87,7 @@ def model_identity(spec: str) -> str:
     return spec
 
 
-def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = 32, trust_remote_code: bool = False,
+def load_generator(spec: str, *, dtype: str = "auto", batch_size: int = GENERATION_BATCH, trust_remote_code: bool = False,
                    **http_options) -> Generator:
     backend, location, model = parse_spec(spec)
     if backend == "mock":  # never memoized here: the mock registry owns its instances

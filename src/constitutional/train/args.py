@@ -48,6 +48,7 @@ def training_args(cfg: RunConfig, stage: str, output_dir: Path) -> dict:
         s = cfg.sft
         args.update(num_train_epochs=s.epochs, learning_rate=s.learning_rate, per_device_train_batch_size=s.batch_size,
                     gradient_accumulation_steps=s.grad_accum, lr_scheduler_type="cosine", max_length=s.max_length,
+                    train_sampling_strategy="group_by_length" if s.group_by_length else "random",
                     **_checkpointed(s.save_steps))
     elif stage == "reward":
         r = cfg.reward

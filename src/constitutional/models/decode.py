@@ -1,0 +1,157 @@
+"""The transformers backend's decode loop: finished rows leave the batch.
+
+``model.generate`` keeps every row of a batch until the longest one is done,
+so a batch of 32 where half the answers stop at 30 tokens and half run to 96
+spends about a third of its decode steps on rows that only emit padding
+(``benchmarks/bench_decode.py`` measures it). This loop drops a row from the
+input, the attention mask and the KV cache as soon as it emits an
+end-of-sequence token or a stop string, so each step costs what the live rows
+need. Sampling stays per row (``SeededSampler``), so a prompt's sample does
+not depend on which rows share its batch or when they leave.
+
+Everything else is what ``generate`` does: positions from the attention mask
+(left padding, a shared-prefix cache in front), the repetition penalty over
+the prompt and the tokens so far, greedy argmax over the processed scores.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import torch
+from transformers.cache_utils import DynamicLayer
+from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
+from transformers.generation.stopping_criteria import StopStringCriteria
+
+
+class GrowingLayer(DynamicLayer):
+    """A KV cache layer that appends into spare capacity instead of concatenating.
+
+    transformers' ``DynamicLayer`` runs ``torch.cat`` on every layer's keys and
+    values at every step, copying the whole cache each time (at batch 32, 15 %
+    of a decode step on 2 CPU cores). Here the keys and values live in a buffer
+    with room for ``GROW`` more tokens; a step writes one slice and returns a
+    view, and the buffer is reallocated only when full."""
+
+    GROW = 128
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        n, add = self.get_seq_length(), key_states.shape[-2]
+        buf = getattr(self, "_kbuf", None)
+        if buf is None or buf.shape[0] != key_states.shape[0] or buf.shape[-2] < n + add:
+            self._move(None, n, key_states, value_states, n + add + self.GROW)
+        self._kbuf[..., n:n + add, :].copy_(key_states)
+        self._vbuf[..., n:n + add, :].copy_(value_states)
+        self.keys, self.values = self._kbuf[..., :n + add, :], self._vbuf[..., :n + add, :]
+        return self.keys, self.values
+
+    def _move(self, rows, n: int, like_k, like_v, size: int) -> None:
+        """New buffers of ``size`` tokens holding the first ``n`` cached tokens (of ``rows`` only, if given)."""
+        keys, values = (self.keys, self.values) if rows is None else (self.keys[rows], self.values[rows])
+        b = like_k.shape[0] if rows is None or n == 0 else len(rows)
+        self._kbuf = like_k.new_empty((b, like_k.shape[1], size, like_k.shape[-1]))
+        self._vbuf = like_v.new_empty((b, like_v.shape[1], size, like_v.shape[-1]))
+        if n:
+            self._kbuf[..., :n, :].copy_(keys)
+            self._vbuf[..., :n, :].copy_(values)
+        self.keys, self.values = self._kbuf[..., :n, :], self._vbuf[..., :n, :]
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        n = self.get_seq_length()
+        if n > 0:
+            self._move(indices, n, self.keys, self.values, n + self.GROW)
+
+
+def grow_in_place(cache) -> None:
+    """Switch each full-attention layer of a ``DynamicCache`` to ``GrowingLayer``."""
+    for layer in cache.layers:
+        if type(layer) is DynamicLayer:
+            layer.__class__ = GrowingLayer
+
+
+class LastLogits:
+    """Each row's logits at its last position.
+
+    Where the output head is a plain linear map (no bias, no logit scaling or
+    softcapping, a ``model.model`` backbone: the Llama family), the head runs
+    in vocabulary chunks of ``CHUNK`` rows of its weight: on 2 CPU cores one
+    [128 x 576] x [576 x 49152] product runs at about 30 GFLOP/s and the same
+    product in 1,024-column chunks at about 50-100 (``benchmarks/bench_decode.py``
+    measures the step). Any other model goes through its own forward."""
+
+    CHUNK = 1024
+    SCALINGS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier", "lm_head_multiplier")
+
+    def __init__(self, model):
+        head = model.get_output_embeddings()
+        text = model.config.get_text_config()
+        self.model = model
+        self.chunked = (type(head) is torch.nn.Linear and head.bias is None and hasattr(model, "model")
+                        and not any(getattr(text, k, None) is not None for k in self.SCALINGS))
+        self.weight = head.weight if self.chunked else None
+
+    def __call__(self, **inputs) -> torch.Tensor:
+        if not self.chunked:
+            return self.model(**inputs, logits_to_keep=1).logits[:, -1]
+        h = self.model.model(**inputs).last_hidden_state[:, -1]
+        w = self.weight
+        return torch.cat([h @ w[s:s + self.CHUNK].T for s in range(0, w.shape[0], self.CHUNK)], dim=-1)
+
+
+def cache_keyword(model) -> str:
+    """The forward argument that takes a KV cache: ``cache`` since transformers 5.x, ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+@torch.inference_mode()
+def decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, *, cached: int, max_new_tokens: int,
+           eos_ids: Sequence[int], sampler=None, repetition_penalty: float = 1.0,
+           stop_strings: Sequence[str] = (), tokenizer=None) -> list[list[int]]:
+    """New token ids per row of ``ids`` (left-padded after the ``cached`` tokens ``cache`` already holds).
+
+    A row ends after its first end-of-sequence token (kept in its output, as
+    ``generate`` keeps it) or stop string, or after ``max_new_tokens``.
+    ``sampler`` maps (ids, scores) to scores whose argmax is the draw and has
+    ``keep(rows)``; without it decoding is greedy."""
+    device, cache_kw = ids.device, cache_keyword(model)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    grow_in_place(cache)
+    last = LastLogits(model)
+    logits = last(input_ids=ids[:, cached:], attention_mask=mask, position_ids=pos[:, cached:], use_cache=True,
+                  **{cache_kw: cache})
+    penalty = RepetitionPenaltyLogitsProcessor(repetition_penalty) if repetition_penalty != 1.0 else None
+    stops = StopStringCriteria(tokenizer, list(stop_strings)) if stop_strings else None
+    eos = torch.tensor(list(eos_ids), device=device)
+    live = torch.arange(ids.shape[0], device=device)  # the original row of each row still decoding
+    out: list[list[int]] = [[] for _ in range(ids.shape[0])]
+    seq = ids
+    for step in range(max_new_tokens):
+        scores = logits.float()
+        if penalty is not None:
+            scores = penalty(seq, scores)
+        if sampler is not None:
+            scores = sampler(seq, scores)
+        nxt = scores.argmax(-1)
+        for row, tok in zip(live.tolist(), nxt.tolist()):
+            out[row].append(tok)
+        if step == max_new_tokens - 1:
+            break
+        seq = torch.cat([seq, nxt[:, None]], dim=1)
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        done = torch.isin(nxt, eos)
+        if stops is not None:
+            done |= stops(seq, scores)
+        if done.any():
+            keep = (~done).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            cache.batch_select_indices(keep)
+            seq, mask, nxt, live = seq[keep], mask[keep], nxt[keep], live[keep]
+            if sampler is not None:
+                sampler.keep(keep.tolist())
+        logits = last(input_ids=nxt[:, None], attention_mask=mask, position_ids=mask.sum(-1, keepdim=True) - 1,
+                      use_cache=True, **{cache_kw: cache})
+    return out
