@@ -7,9 +7,10 @@ Shared-prefix reuse: when every conversation of a batch starts with the same
 tokens (a system prompt, the few-shot demonstrations of SL-CAI), the prefix
 is run through the model once, its KV cache is kept, and each batch starts
 from a copy of it; the rows are laid out as ``prefix + padding + suffix``
-with the padding masked, and positions come from the mask. Decoding is our
-own loop (``models/decode.py``): a row leaves the batch when it finishes. On SL-CAI critique calls (~700-token prompts, ~450 shared) prefill is
-most of the cost on a CPU (``benchmarks/bench_generate.py``).
+with the padding masked, and positions come from the mask. On SL-CAI
+critique calls (~700-token prompts, ~450 shared) prefill is most of the cost
+on a CPU (``benchmarks/bench_generate.py``). Decoding is our own loop
+(``models/decode.py``): a row leaves the batch when it finishes.
 Option scoring right-pads prompt+option sequences and sums the option
 tokens' log-probabilities, so multi-token options such as "(A)" are exact.
 """
