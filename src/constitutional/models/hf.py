@@ -105,7 +105,8 @@ class TransformersGenerator:
         self._cache_kw = cache_keyword(self.model)
         eos = self.model.generation_config.eos_token_id
         eos = self.tokenizer.eos_token_id if eos is None else eos
-        self._eos_ids = [eos] if isinstance(eos, int) else list(eos)
+        #: a row ends at any of these (none known: it runs to max_new_tokens)
+        self._eos_ids = [e for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
 
     # -- prompts ---------------------------------------------------------------------------------
     def encode(self, conv: Conversation) -> list[int]:
