@@ -25,7 +25,7 @@ METHODS = ("cai", "rlhf", "rbr", "dpo", "safe_rlhf", "self_critique")
 
 
 # Rows per generation batch. Finished rows leave the batch (models/decode.py), so a big batch wastes
-# nothing, and 128 rows run the small CPU matmuls at 1.7x the tokens/s of 32 (benchmarks/bench_decode.py).
+# nothing, and 128 rows give 1.3-1.45x the tokens/s of 32 on 2 CPU cores (benchmarks/bench_decode.py).
 GENERATION_BATCH = 128
 
 class Section(BaseModel):
@@ -358,7 +358,7 @@ class RunConfig(Section):
                        "else float32), float32, bfloat16")
     batch_size: int = Field(GENERATION_BATCH, ge=1, description="generation batch size (local) / chunk size "
                             "(endpoints): finished rows leave the batch, so a big one wastes nothing and runs CPU "
-                            "matmuls faster (128 rows: 1.7x the tokens/s of 32 on 2 cores)")
+                            "matmuls faster (128 rows: 1.3-1.45x the tokens/s of 32 on 2 cores)")
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint")
     seed: int = Field(0, ge=0, lt=2**63, description="seed for sampling principles, few-shot demos, data and generation")
     trust_remote_code: bool = Field(False, description="allow custom model code from a checkpoint (off unless you trust it)")

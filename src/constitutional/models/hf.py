@@ -234,8 +234,8 @@ class TransformersGenerator:
                 for oi, o in enumerate(opt_ids):
                     nxt[oi, : len(o) - 1] = torch.tensor(o[1:], dtype=torch.long)
                     live[oi, : len(o) - 1] = 1
-                got = lp.gather(-1, nxt.repeat(len(rows), 1).to(lp.device)[..., None])[..., 0].cpu()
-                logp += (got * live.repeat(len(rows), 1)).sum(-1).view(len(rows), n_opt)
+                got = lp.gather(-1, nxt.repeat(len(rows), 1).to(lp.device)[..., None])[..., 0]
+                logp += (got * live.repeat(len(rows), 1).to(lp.device)).sum(-1).view(len(rows), n_opt)
             for row, i in enumerate(idx):
                 out[i] = normalize_logprobs(logp[row].tolist())
         return out
