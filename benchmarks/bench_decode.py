@@ -4,12 +4,15 @@ The same prompts (helpful, borderline and look-alike requests: answers of
 mixed lengths, the shape of the distill and eval stages) are answered by
   generate@32   : transformers' ``model.generate`` at batch 32 (every row stays until the longest is done),
   ours@32       : our decode loop at batch 32 (finished rows leave, the KV cache grows in place),
-  ours@B        : our decode loop at the run's default batch size,
+  ours@B/whole  : our decode loop at the run's default batch size, every prompt read in one forward and a
+                  shared prefix reused from 32 tokens (the loop before its prefill was sliced),
+  ours@B        : our decode loop at the run's default batch size, as it runs,
 each with the same per-row seeded sampler. Prints useful new tokens/s (tokens
 of the answers, up to their end) and the ratio to the first row, and checks
 that the greedy answers are the same text on every path.
 
     .venv/bin/python benchmarks/bench_decode.py --n 128 --tokens 96
+    .venv/bin/python benchmarks/bench_decode.py --sampling greedy --paths ours@128/whole ours@128
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 
 import torch
 
+import constitutional.models.decode as decode
 from constitutional.core.config import RunConfig
 from constitutional.core.seeding import seed_for
 from constitutional.models import SamplingParams, load_generator
@@ -66,19 +70,29 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=128)
     ap.add_argument("--tokens", type=int, default=96)
     ap.add_argument("--out", default=None, help="also write the rows as JSON here")
-    args = ap.parse_args()
     big = RunConfig().batch_size
+    paths = [("generate@32", 32, "hf"), ("ours@32", 32, "ours"), (f"ours@{big}/whole", big, "whole"),
+             (f"ours@{big}", big, "ours")]
+    ap.add_argument("--paths", nargs="+", default=[p[0] for p in paths], help="which paths (the first is the base)")
+    ap.add_argument("--sampling", nargs="+", default=["greedy", "sampled"])
+    args = ap.parse_args()
     convs = prompts(args.n)
     rows = []
     for label, params in [("greedy", SamplingParams(max_new_tokens=args.tokens, temperature=0.0)),
                           ("sampled", SamplingParams(max_new_tokens=args.tokens, temperature=0.8, top_p=0.95,
                                                      repetition_penalty=1.1))]:
+        if label not in args.sampling:
+            continue
         texts = {}
-        for name, batch, run in [("generate@32", 32, "hf"), ("ours@32", 32, "ours"), (f"ours@{big}", big, "ours")]:
+        for name, batch, run in [p for p in paths if p[0] in args.paths]:
             gen = load_generator(args.model, dtype=args.dtype, batch_size=batch)
+            chunk, shared = decode.PREFILL_TOKENS, gen.min_shared_prefix
+            if run == "whole":
+                decode.PREFILL_TOKENS, gen.min_shared_prefix = 10**9, 32
             t0 = time.perf_counter()
             out = hf_generate(gen, convs, params, batch) if run == "hf" else gen.generate(convs, params)
             seconds = time.perf_counter() - t0
+            decode.PREFILL_TOKENS, gen.min_shared_prefix = chunk, shared
             tokens = sum(len(gen.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in out)
             texts[name] = out
             rows.append({"sampling": label, "path": name, "seconds": round(seconds, 1),
@@ -86,8 +100,9 @@ def main() -> None:
             base = next(r for r in rows if r["sampling"] == label)
             rows[-1]["ratio"] = round(rows[-1]["useful tok/s"] / base["useful tok/s"], 2)
             print(json.dumps(rows[-1]), flush=True)
-        same = [sum(a == b for a, b in zip(texts["generate@32"], t)) for t in texts.values()]
-        print(f"{label}: answers equal to generate@32's: {same} of {len(convs)}", flush=True)
+        first = next(iter(texts))
+        same = [sum(a == b for a, b in zip(texts[first], t)) for t in texts.values()]
+        print(f"{label}: answers equal to {first}'s: {same} of {len(convs)}", flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)

@@ -99,3 +99,24 @@ def test_the_growing_cache_layer_holds_what_concatenation_holds(monkeypatch):
         pk, pv = plain.update(k, v)
         assert torch.equal(gk, pk) and torch.equal(gv, pv)
         assert grow.get_seq_length() == plain.get_seq_length()
+
+
+def test_prefill_in_slices_of_rows_gives_the_same_answers(tiny_model_dir, monkeypatch):
+    import constitutional.models.decode as dec
+    from constitutional.models.base import SamplingParams
+    from constitutional.models.hf import TransformersGenerator
+
+    gen = TransformersGenerator(tiny_model_dir, batch_size=8, min_shared_prefix=4)
+    system = {"role": "system", "content": "You answer briefly and plainly, in one or two sentences at most."}
+    convs = [[{"role": "user", "content": p}] for p in PROMPTS] + [[system, {"role": "user", "content": p}]
+                                                                 for p in PROMPTS]
+    params = SamplingParams(max_new_tokens=STEPS, temperature=1.0, seed=3)
+    whole = gen.generate(convs, params)
+    batch_sizes, prefixes = _batch_sizes(gen.model), []
+    real = dec.prefill
+    monkeypatch.setattr(dec, "prefill", lambda *a, **kw: prefixes.append(kw["cached"]) or real(*a, **kw))
+    monkeypatch.setattr(dec, "PREFILL_TOKENS", 8)  # one row per forward
+    sliced = gen.generate(convs, params)
+    assert sliced == whole
+    assert all(prefixes)  # each batch read its rows' shared prefix from a cache (the slices copied it)
+    assert batch_sizes[:len(PROMPTS)] == [1] * len(PROMPTS)  # the first batch's prompts went in one row at a time

@@ -9,6 +9,11 @@ end-of-sequence token or a stop string, so each step costs what the live rows
 need. Sampling stays per row (``SeededSampler``), so a prompt's sample does
 not depend on which rows share its batch or when they leave.
 
+The prompts are read in slices of rows (``PREFILL_TOKENS`` tokens per
+forward) and their caches stacked: on 2 CPU cores one forward over 128 rows
+of 120 tokens ran at 291 prompt tokens/s and over 32 rows at 409, because
+the elementwise work on a 15,000-token activation no longer fits in cache.
+
 Everything else is what ``generate`` does: positions from the attention mask
 (left padding, a shared-prefix cache in front), the repetition penalty over
 the prompt and the tokens so far, greedy argmax over the processed scores.
@@ -16,6 +21,7 @@ the prompt and the tokens so far, greedy argmax over the processed scores.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Sequence
 
@@ -64,6 +70,22 @@ class GrowingLayer(DynamicLayer):
         if n > 0:
             self._move(indices, n, self.keys, self.values, n + self.GROW)
 
+    def stack(self, parts: Sequence[DynamicLayer]) -> None:
+        """Hold the rows of ``parts`` (layers of the same length), one after another."""
+        k, v = parts[0].keys, parts[0].values
+        if not self.is_initialized:
+            self.lazy_initialization(k, v)
+        n, b = k.shape[-2], sum(p.keys.shape[0] for p in parts)
+        self._kbuf = k.new_empty((b, k.shape[1], n + self.GROW, k.shape[-1]))
+        self._vbuf = v.new_empty((b, v.shape[1], n + self.GROW, v.shape[-1]))
+        row = 0
+        for p in parts:
+            m = p.keys.shape[0]
+            self._kbuf[row:row + m, :, :n].copy_(p.keys)
+            self._vbuf[row:row + m, :, :n].copy_(p.values)
+            row += m
+        self.keys, self.values = self._kbuf[..., :n, :], self._vbuf[..., :n, :]
+
 
 def grow_in_place(cache) -> None:
     """Switch each full-attention layer of a ``DynamicCache`` to ``GrowingLayer``."""
@@ -102,6 +124,38 @@ class LastLogits:
         return torch.cat([h @ w[s:s + self.CHUNK].T for s in range(0, w.shape[0], self.CHUNK)], dim=-1)
 
 
+#: prompt tokens (rows x uncached width) per prefill forward: 2-4k keep a small model's activations in cache
+PREFILL_TOKENS = 2048
+
+
+def prefill(last: LastLogits, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache, *, cached: int,
+            cache_kw: str) -> torch.Tensor:
+    """Logits at each row's last position after the uncached part of ``ids``, read into ``cache``.
+
+    Rows go through the model ``PREFILL_TOKENS // width`` at a time, each slice
+    with its own copy of the rows' cached prefix, and the slices' caches are
+    stacked into ``cache``. A cache with layers of another kind (sliding
+    windows) is filled in one forward."""
+    width = ids.shape[1] - cached
+    step = max(1, PREFILL_TOKENS // max(width, 1))
+    if step >= ids.shape[0] or not cache.layers or any(type(layer) is not GrowingLayer for layer in cache.layers):
+        return last(input_ids=ids[:, cached:], attention_mask=mask, position_ids=pos[:, cached:], use_cache=True,
+                    **{cache_kw: cache})
+    logits, parts = [], []
+    for start in range(0, ids.shape[0], step):
+        rows = torch.arange(start, min(start + step, ids.shape[0]), device=ids.device)
+        part = copy.copy(cache)
+        part.layers = [copy.copy(layer) for layer in cache.layers]
+        for layer in part.layers:  # the prefix of these rows only (new buffers; nothing cached: a no-op)
+            layer.batch_select_indices(rows)
+        logits.append(last(input_ids=ids[rows, cached:], attention_mask=mask[rows], position_ids=pos[rows, cached:],
+                           use_cache=True, **{cache_kw: part}))
+        parts.append(part)
+    for i, layer in enumerate(cache.layers):
+        layer.stack([p.layers[i] for p in parts])
+    return torch.cat(logits)
+
+
 def cache_keyword(model) -> str:
     """The forward argument that takes a KV cache: ``cache`` since transformers 5.x, ``past_key_values`` before."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
@@ -121,8 +175,7 @@ def decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, *, cached: int, 
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     grow_in_place(cache)
     last = LastLogits(model)
-    logits = last(input_ids=ids[:, cached:], attention_mask=mask, position_ids=pos[:, cached:], use_cache=True,
-                  **{cache_kw: cache})
+    logits = prefill(last, ids, mask, pos, cache, cached=cached, cache_kw=cache_kw)
     penalty = RepetitionPenaltyLogitsProcessor(repetition_penalty) if repetition_penalty != 1.0 else None
     stops = StopStringCriteria(tokenizer, list(stop_strings)) if stop_strings else None
     eos = torch.tensor(list(eos_ids), device=device)

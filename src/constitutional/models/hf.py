@@ -79,7 +79,7 @@ def encode_conversation(tokenizer, conv: Conversation) -> list[int]:
 
 class TransformersGenerator:
     def __init__(self, path: str | Path, *, name: str | None = None, dtype: str = "auto", batch_size: int = GENERATION_BATCH,
-                 device: str | None = None, trust_remote_code: bool = False, min_shared_prefix: int = 32):
+                 device: str | None = None, trust_remote_code: bool = False, min_shared_prefix: int = 16):
         from transformers import AutoModelForCausalLM
 
         path = Path(path)
