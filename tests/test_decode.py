@@ -114,7 +114,8 @@ def test_prefill_in_slices_of_rows_gives_the_same_answers(tiny_model_dir, monkey
     whole = gen.generate(convs, params)
     batch_sizes, prefixes = _batch_sizes(gen.model), []
     real = dec.prefill
-    monkeypatch.setattr(dec, "prefill", lambda *a, **kw: prefixes.append(kw["cached"]) or real(*a, **kw))
+    monkeypatch.setattr(dec, "prefill", lambda last, ids, mask, pos, cache, kw: prefixes.append(
+        cache.get_seq_length()) or real(last, ids, mask, pos, cache, kw))
     monkeypatch.setattr(dec, "PREFILL_TOKENS", 8)  # one row per forward
     sliced = gen.generate(convs, params)
     assert sliced == whole

@@ -135,9 +135,11 @@ def test_stop_strings_cut_the_text_where_the_unstopped_text_has_them(tiny_genera
         assert not any(x in s for x in stops)
 
 
-def test_option_probs_with_a_shared_prefix_cache_match_plain_batches(tiny_model_dir):
+@pytest.mark.parametrize("prefill_tokens", [2048, 8])  # one forward; one row per forward, each with the prefix
+def test_option_probs_with_a_shared_prefix_cache_match_plain_batches(tiny_model_dir, monkeypatch, prefill_tokens):
     """Judge prompts share a long preamble: batches reuse its KV cache (and rows
-    are length-sorted), which must not change a single probability."""
+    are length-sorted, and read in slices of rows), which must not change a single probability."""
+    monkeypatch.setattr("constitutional.models.decode.PREFILL_TOKENS", prefill_tokens)
     preamble = "Consider the following conversation between a human and an assistant, then pick the better reply. " * 3
     convs = [[{"role": "user", "content": preamble + tail}, {"role": "assistant", "content": "The answer is: ("}]
              for tail in ("Short one.", "A somewhat longer question about tea and biscuits?", "Mid length, okay.")]

@@ -10,9 +10,10 @@ need. Sampling stays per row (``SeededSampler``), so a prompt's sample does
 not depend on which rows share its batch or when they leave.
 
 The prompts are read in slices of rows (``PREFILL_TOKENS`` tokens per
-forward) and their caches stacked: on 2 CPU cores one forward over 128 rows
-of 120 tokens ran at 291 prompt tokens/s and over 32 rows at 409, because
-the elementwise work on a 15,000-token activation no longer fits in cache.
+forward) and their caches stacked, here and in ``option_probs``: on 2 CPU
+cores one forward over 128 rows of 120 tokens ran at 291 prompt tokens/s
+and over 32 rows at 409, because the elementwise work on a 15,000-token
+activation no longer fits in cache.
 
 Everything else is what ``generate`` does: positions from the attention mask
 (left padding, a shared-prefix cache in front), the repetition penalty over
@@ -128,19 +129,19 @@ class LastLogits:
 PREFILL_TOKENS = 2048
 
 
-def prefill(last: LastLogits, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache, *, cached: int,
+def prefill(last: LastLogits, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache,
             cache_kw: str) -> torch.Tensor:
-    """Logits at each row's last position after the uncached part of ``ids``, read into ``cache``.
+    """Each row's logits at its last position after reading ``ids`` (the tokens ``cache`` does not hold yet;
+    ``mask`` covers the cached ones too, ``pos`` is the positions of ``ids``) into ``cache``.
 
     Rows go through the model ``PREFILL_TOKENS // width`` at a time, each slice
     with its own copy of the rows' cached prefix, and the slices' caches are
     stacked into ``cache``. A cache with layers of another kind (sliding
     windows) is filled in one forward."""
-    width = ids.shape[1] - cached
-    step = max(1, PREFILL_TOKENS // max(width, 1))
+    grow_in_place(cache)
+    step = max(1, PREFILL_TOKENS // max(ids.shape[1], 1))
     if step >= ids.shape[0] or not cache.layers or any(type(layer) is not GrowingLayer for layer in cache.layers):
-        return last(input_ids=ids[:, cached:], attention_mask=mask, position_ids=pos[:, cached:], use_cache=True,
-                    **{cache_kw: cache})
+        return last(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_kw: cache})
     logits, parts = [], []
     for start in range(0, ids.shape[0], step):
         rows = torch.arange(start, min(start + step, ids.shape[0]), device=ids.device)
@@ -148,8 +149,8 @@ def prefill(last: LastLogits, ids: torch.Tensor, mask: torch.Tensor, pos: torch.
         part.layers = [copy.copy(layer) for layer in cache.layers]
         for layer in part.layers:  # the prefix of these rows only (new buffers; nothing cached: a no-op)
             layer.batch_select_indices(rows)
-        logits.append(last(input_ids=ids[rows, cached:], attention_mask=mask[rows], position_ids=pos[rows, cached:],
-                           use_cache=True, **{cache_kw: part}))
+        logits.append(last(input_ids=ids[rows], attention_mask=mask[rows], position_ids=pos[rows], use_cache=True,
+                           **{cache_kw: part}))
         parts.append(part)
     for i, layer in enumerate(cache.layers):
         layer.stack([p.layers[i] for p in parts])
@@ -173,9 +174,8 @@ def decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, *, cached: int, 
     ``keep(rows)``; without it decoding is greedy."""
     device, cache_kw = ids.device, cache_keyword(model)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    grow_in_place(cache)
     last = LastLogits(model)
-    logits = prefill(last, ids, mask, pos, cache, cached=cached, cache_kw=cache_kw)
+    logits = prefill(last, ids[:, cached:], mask, pos[:, cached:], cache, cache_kw)
     penalty = RepetitionPenaltyLogitsProcessor(repetition_penalty) if repetition_penalty != 1.0 else None
     stops = StopStringCriteria(tokenizer, list(stop_strings)) if stop_strings else None
     eos = torch.tensor(list(eos_ids), device=device)

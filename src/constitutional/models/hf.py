@@ -28,7 +28,7 @@ from constitutional.core.config import GENERATION_BATCH
 from constitutional.core.errors import ConstitutionalError
 from constitutional.core.seeding import seed_for
 from constitutional.models.base import Conversation, SamplingParams, truncate_at_stop
-from constitutional.models.decode import cache_keyword, decode
+from constitutional.models.decode import LastLogits, cache_keyword, decode, prefill
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
@@ -211,9 +211,8 @@ class TransformersGenerator:
                 mask[row, shared + width - (len(r) - shared) :] = 1
             pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
             cache = self._prefix_cache(rows[0][:shared], len(rows)) if shared else DynamicCache(config=self.model.config)
-            first = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                               position_ids=pos.to(self.device), use_cache=True, logits_to_keep=1,
-                               **{self._cache_kw: cache}).logits[:, -1].float().log_softmax(-1)
+            first = prefill(LastLogits(self.model), ids.to(self.device), mask.to(self.device), pos.to(self.device),
+                            cache, self._cache_kw).float().log_softmax(-1)
             # log P(first option token | prompt), shape (batch, n_opt)
             logp = first[:, [o[0] for o in opt_ids]].clone()
             if tail:  # multi-token options: every (prompt, option) row continues from the prompt's cache
