@@ -118,7 +118,8 @@ def test_tiny_model_scores_with_one_pass_per_prompt(tiny_generator):
     import torch
 
     calls = []
-    hook = tiny_generator.model.register_forward_hook(lambda *a: calls.append(1))
+    # the backbone: the prompt pass may run the LM head by itself (decode.LastLogits)
+    hook = tiny_generator.model.model.register_forward_hook(lambda *a: calls.append(1))
     saved, tiny_generator.min_shared_prefix = tiny_generator.min_shared_prefix, 0  # no separate prefix pass
     try:
         results = score_pairs(tiny_generator, PAIRS[:2], [["Which reply is better?"]] * 2, JudgeSettings())
