@@ -5,6 +5,7 @@ and recomputes when the constitution changes."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from constitutional.core.config import load_config
@@ -108,3 +109,28 @@ def test_select_trains_only_clear_cases_in_turn_across_principles_at_the_share()
     assert answer == list(range(10, 20))  # 0.55 and 0.48 are neither: too unsure to train on
     assert len(refuse) == 3  # a quarter of the targets: 0.25 / 0.75 of the 10 answers, not of the limit
     assert [ds[i].principle for i in refuse] == ["a", "b", "a"]  # in turn, so "b" is not crowded out
+
+
+@pytest.mark.parametrize("text, trimmed", [
+    ("First, preheat the oven to 200 degrees and grease the tin. Then mix the",
+     "First, preheat the oven to 200 degrees and grease the tin."),
+    ("You will need:\n1. Eggs\n2. Flour\n3. Su", "You will need:\n1. Eggs\n2. Flour"),
+    ('The sign on the gate said "please keep out." Then he', 'The sign on the gate said "please keep out."'),
+    ("It is done.", "It is done."),
+    ("Here is the list:", "Here is the list:"),
+    ("```python\nprint(1)\n```", "```python\nprint(1)\n```"),
+    ("Tiny. Then a long continuation that runs on and on and never reaches the end of any", None),
+    ("no sentence end anywhere in this one", None),
+])
+def test_a_cut_answer_is_trimmed_to_its_last_full_sentence(text, trimmed):
+    assert distill.trim_cut(text) == (text if trimmed is None else trimmed)
+
+
+def test_answers_are_trimmed_unless_told_not_to(tmp_path):
+    cut = "Sure, here is how to do it in the settings app. First open the"
+    for trim, want in ((True, "Sure, here is how to do it in the settings app."), (False, cut)):
+        register_mock("distill-cut", MockScript(replies=[cut]))
+        cfg = _cfg(tmp_path / str(trim), model="mock:distill-cut", **{"distill.trim_cut_answers": trim})
+        distill.main(cfg)
+        answers = [r["candidates"][r["chosen"]] for r in _records(cfg).values() if r["kind"] == "benign"]
+        assert answers and set(answers) == {want}

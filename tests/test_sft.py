@@ -50,10 +50,11 @@ def test_sft_without_sl_cai_records_says_what_to_run(tmp_path, tiny_model_dir):
 
 
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
-    import trl
     from transformers import TrainerCallback
 
-    real = trl.SFTTrainer
+    from constitutional.train import trainers
+
+    real = trainers.SFTTrainer
     resumed_from = []
 
     class Kill(TrainerCallback):
@@ -76,11 +77,11 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, tiny_model_d
 
     cfg = _cfg(tmp_path, tiny_model_dir)
     sl_cai.main(cfg)
-    monkeypatch.setattr(trl, "SFTTrainer", trainer(kill=True))
+    monkeypatch.setattr(trainers, "SFTTrainer", trainer(kill=True))
     with pytest.raises(KeyboardInterrupt):
         sft.main(cfg)
     assert not (cfg.run_dir / "sft" / "model").exists()
-    monkeypatch.setattr(trl, "SFTTrainer", trainer(kill=False))
+    monkeypatch.setattr(trainers, "SFTTrainer", trainer(kill=False))
     result = sft.main(cfg)
     assert resumed_from[0] is None and resumed_from[1].endswith("checkpoint-3")
     assert result["steps"] == 10  # 9 examples / batch 2 = 5 steps per epoch, 2 epochs: none lost, none repeated

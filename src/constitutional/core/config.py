@@ -93,6 +93,8 @@ class DistillConfig(Section):
     top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass of every answer")
     repetition_penalty: float = Field(1.1, ge=1, description="local backends: keeps a 135M model from looping")
     max_new_tokens: int = Field(96, ge=8, description="max new tokens per answer")
+    trim_cut_answers: bool = Field(True, description="trim an answer max_new_tokens cut off to its last full sentence "
+                                   "(SFT ends every target with end-of-turn: a cut one teaches stopping mid-sentence)")
 
 
 class SFTConfig(Section):

@@ -16,7 +16,11 @@ restricted and permitted examples) reads every prompt of the pool
   be a scam"), so the constitution writes them;
 - a permitted request is answered ``distill.samples`` times by the model
   under ``distill.answer_system``, and the longest answer the refusal
-  classifier calls compliance is kept (best-of-N).
+  classifier calls compliance is kept (best-of-N). An answer that
+  ``distill.max_new_tokens`` cut off mid-sentence is trimmed to its last
+  full sentence (``distill.trim_cut_answers``): SFT appends the end-of-turn
+  token to every target, so an untrimmed one teaches the model to stop
+  mid-sentence (288 of the demo's 354 answers ended that way).
 
 The bare prompt (no system prompt) and its target become an SFT example. At
 most ``distill.refusal_share`` of the ``distill.limit`` targets are
@@ -42,6 +46,7 @@ the decision, the principle cited, the candidates, the choice),
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict
 
@@ -57,6 +62,19 @@ from constitutional.refusal import default_classifier
 from constitutional.stages.artifacts import begin_stage, distill_store
 
 RESTRICTED_FILES = ("redteam", "heldout_harmful")  # packaged files of requests to decline: measurement only
+_FINISHED = re.compile(r"""[.!?:][)"'\]]*\s*$|```\s*$""")  # ends a sentence, a list's lead-in or a code block
+_BOUNDARY = re.compile(r"""(?<![0-9])[.!?][)"'\]]*(?=\s)|\n""")  # not after a digit: "3. " numbers a list
+KEEP_AT_LEAST = 0.5  # trim only where the full sentences hold at least half the answer; else keep it whole
+
+
+def trim_cut(text: str) -> str:
+    """``text`` up to its last full sentence (or line) if it stops mid-sentence, else ``text`` unchanged."""
+    body = text.rstrip()
+    if not body or _FINISHED.search(body):
+        return body
+    ends = [m.end() for m in _BOUNDARY.finditer(body)]
+    cut = body[: ends[-1]].rstrip() if ends else ""
+    return cut if len(cut) >= KEEP_AT_LEAST * len(body) else body
 
 
 def pool(cfg: RunConfig) -> list[tuple[str, PromptRecord]]:
@@ -146,7 +164,7 @@ def main(cfg: RunConfig) -> dict:
                                                             repetition_penalty=d.repetition_penalty), advance)
                        for j in range(d.samples)]
             for row, i in enumerate(part):
-                cands = [s[row] for s in samples]
+                cands = [trim_cut(s[row]) if d.trim_cut_answers else s[row] for s in samples]
                 classes = classifier.classify_many([items[i][1].prompt] * len(cands), cands)
                 ok = [j for j, (c, cls) in enumerate(zip(cands, classes)) if cls == "comply" and c.strip()]
                 store.append(record(i, cands, classes, max(ok, key=lambda j: len(cands[j])) if ok else None))

@@ -9,7 +9,8 @@ helpful samples are the base model's own answers to the helpful prompt set's
 distilled data answers helpful prompts itself, so the default ratio is 0.
 
 Examples are TRL conversational prompt/completion pairs, so the loss covers
-only the assistant's answer. Training is TRL's ``SFTTrainer``; with
+only the assistant's answer. Training is TRL's ``SFTTrainer`` (with the compact LM head on
+CPUs: ``constitutional.train.lm_head``); with
 ``lora: true`` the adapters are merged before saving, so the checkpoint in
 ``<run>/sft/model`` is a plain safetensors model usable as ``hf:<path>``.
 A killed run resumes from the newest checkpoint in ``<run>/sft/checkpoints``.
@@ -101,7 +102,9 @@ def train(cfg: RunConfig, rows: list[dict], out: Path) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+
+    from constitutional.train.trainers import SFTTrainer
 
     s = cfg.sft
     base = local_path(cfg.model)

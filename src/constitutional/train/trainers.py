@@ -12,6 +12,9 @@
   (``sigmoid``, reverse KL, no length weighting) has a weighted form here.
 - ``CostTrainer``: TRL's ``RewardTrainer`` as Safe RLHF's cost model, with
   per-reply safety signs (``constitutional.train.safe``).
+- ``SFTTrainer``: TRL's, with the compact LM head where TRL's fused head scores
+  every position (``constitutional.train.lm_head``); ``WeightedDPOTrainer``
+  gets the same head.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from accelerate.utils import is_peft_model
 from trl import DPOTrainer, RewardTrainer
+from trl import SFTTrainer as TRLSFTTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference as DPOCollator
 from trl.trainer.reward_trainer import DataCollatorForPreference as RewardCollator
 
+from constitutional.train.lm_head import compact_lm_head
 from constitutional.train.losses import soft_preference_loss, weighted_dpo_loss
 from constitutional.train.safe import cost_loss
 
@@ -51,6 +57,20 @@ class KeepsColumn:
         missing = [c for c in self.columns if c not in self._signature_columns]
         if missing:
             self._signature_columns = [*self._signature_columns, *missing]
+
+
+class CompactHead:
+    """Mixin for trainers that patch TRL's fused LM head (temperature 1): swap in the compact head on CPUs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        compact_lm_head(self.model.get_base_model() if is_peft_model(self.model) else self.model)
+        if getattr(self, "ref_model", None) is not None:
+            compact_lm_head(self.ref_model)
+
+
+class SFTTrainer(CompactHead, TRLSFTTrainer):
+    """TRL's SFTTrainer with the compact LM head (the module doc)."""
 
 
 class SoftRewardTrainer(KeepsColumn, RewardTrainer):
@@ -96,7 +116,7 @@ class CostTrainer(KeepsColumn, RewardTrainer):
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
 
 
-class WeightedDPOTrainer(KeepsColumn, DPOTrainer):
+class WeightedDPOTrainer(CompactHead, KeepsColumn, DPOTrainer):
     """TRL's DPOTrainer with a per-pair ``weight`` column (see the module doc)."""
 
     columns = ("weight",)
