@@ -7,7 +7,8 @@ or against this machine's roofline (measured here too: ``roofline.py``).
   (matmul FLOP/s / 2N) in its dtype (target >= 50 %);
 - feedback labels/s: ``judge.score_pairs`` (one pass per order) against generating a verdict and parsing
   it (target >= 10x on a GPU; the CPU row is reported);
-- training tokens/s: TRL's SFTTrainer, full fine-tuning, against the 6N roofline in its dtype (>= 70 %);
+- training tokens/s: the project's SFTTrainer (TRL's, compact LM head), full fine-tuning, against the
+  6N roofline in its dtype (>= 70 %);
 - generation memory: peak RSS of ``constitutional generate`` over 1,000 prompts against 100 (flat
   within 10 %).
 
@@ -132,10 +133,11 @@ def feedback_row(gen, n: int, tokens: int) -> dict:
 def training_row(model: str, steps: int, batch: int, bf16: bool, flops: float) -> dict:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from constitutional.models import local_path
     from constitutional.models.hf import load_tokenizer
+    from constitutional.train.trainers import SFTTrainer
 
     base = local_path(model)
     tok = load_tokenizer(base)

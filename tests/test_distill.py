@@ -134,3 +134,18 @@ def test_answers_are_trimmed_unless_told_not_to(tmp_path):
         distill.main(cfg)
         answers = [r["candidates"][r["chosen"]] for r in _records(cfg).values() if r["kind"] == "benign"]
         assert answers and set(answers) == {want}
+
+
+def test_the_constitution_is_a_prompt_source_and_decides_its_own_examples(tmp_path):
+    register_mock("distill", MockScript(replies=ANSWERS))
+    cfg = _cfg(tmp_path, **{"distill.prompts": ["constitution"], "distill.limit": 40, "distill.refusal_share": 0.3})
+    result = distill.main(cfg)
+    recs = _records(cfg)
+    constitution = yaml.safe_load((DATA / "small-constitution.yaml").read_text())
+    restricted = {t for p in constitution["principles"] for t in p.get("examples", [])}
+    assert recs and {r["messages"][-1]["content"] for r in recs.values()} <= restricted | {
+        t for p in constitution["principles"] for t in p.get("lookalikes", [])} | {
+        t for a in constitution["permitted"] for t in a["examples"]}
+    for r in recs.values():  # the classifier is fitted on these texts: it gives each its own side
+        assert (r["kind"] == "harmful") == (r["category"] == "restricted"), r
+    assert result["refusal targets"] > 0 and result["decision agreement with the pool's files"] >= 0.9

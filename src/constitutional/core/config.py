@@ -63,7 +63,8 @@ class SLCAIConfig(Section):
 class DistillConfig(Section):
     prompts: list[str] = Field(["redteam", "borderline", "lookalike_train", "helpful", "gray"],
                                description="one mixed pool of training prompts (train splits; packaged names or "
-                               "files): the constitution decides which are declined, not the file they are in")
+                               "files; `constitution`: the run's constitution's own example requests): the "
+                               "constitution decides which are declined, not the file they are in")
     limit: int = Field(416, ge=1, description="SFT targets drawn from the pool (seeded)")
     refusal_share: float = Field(0.15, ge=0, le=1, description="at most this share of the targets are refusals, "
                                  "taken in turn from each principle that applies (a small share keeps "

@@ -50,6 +50,7 @@ import re
 import time
 from collections import defaultdict
 
+from constitutional.constitution import Constitution
 from constitutional.core.config import RunConfig
 from constitutional.core.seeding import rng_for
 from constitutional.core.ui import console, progress, summary, table
@@ -62,6 +63,7 @@ from constitutional.refusal import default_classifier
 from constitutional.stages.artifacts import begin_stage, distill_store
 
 RESTRICTED_FILES = ("redteam", "heldout_harmful")  # packaged files of requests to decline: measurement only
+CONSTITUTION_SOURCE = "constitution"  # a distill.prompts entry: the run's constitution's own example requests
 _FINISHED = re.compile(r"""[.!?:][)"'\]]*\s*$|```\s*$""")  # ends a sentence, a list's lead-in or a code block
 _BOUNDARY = re.compile(r"""(?<![0-9])[.!?][)"'\]]*(?=\s)|\n""")  # not after a digit: "3. " numbers a list
 KEEP_AT_LEAST = 0.5  # trim only where the full sentences hold at least half the answer; else keep it whole
@@ -77,9 +79,26 @@ def trim_cut(text: str) -> str:
     return cut if len(cut) >= KEEP_AT_LEAST * len(body) else body
 
 
-def pool(cfg: RunConfig) -> list[tuple[str, PromptRecord]]:
-    """(source, prompt) for every train-split prompt of ``distill.prompts``, in a seeded order."""
-    items = [(src, p) for src in cfg.distill.prompts for p in load_prompts(src, "train")]
+def constitution_prompts(c: Constitution) -> list[PromptRecord]:
+    """The constitution's own example requests as prompts, category ``restricted`` (what a restricting principle
+    covers), ``lookalike`` (its look-alikes) or ``permitted`` (a permitted area's examples); ids name the principle."""
+    def prompts(kind: str, owner: str, texts: list[str]) -> list[PromptRecord]:
+        return [PromptRecord(f"{kind}-{owner}-{k:02d}", ({"role": "user", "content": t},), category=kind, split="train")
+                for k, t in enumerate(texts)]
+
+    out = []
+    for p in c.restricting:
+        out += prompts("restricted", p.id, p.examples) + prompts("lookalike", p.id, p.lookalikes)
+    for a in c.permitted:
+        out += prompts("permitted", a.id, a.examples)
+    return out
+
+
+def pool(cfg: RunConfig, constitution: Constitution) -> list[tuple[str, PromptRecord]]:
+    """(source, prompt) for every train-split prompt of ``distill.prompts`` (``constitution``: the run's
+    constitution's own examples), in a seeded order."""
+    items = [(src, p) for src in cfg.distill.prompts
+             for p in (constitution_prompts(constitution) if src == CONSTITUTION_SOURCE else load_prompts(src, "train"))]
     rng_for(cfg.seed, "distill", "pool").shuffle(items)
     return items
 
@@ -120,7 +139,7 @@ def main(cfg: RunConfig) -> dict:
     t0 = time.time()
     constitution = cfg.constitution_for("distill")
     clf = classifier_for(constitution, cfg.decision.threshold, cfg.decision.c)
-    items = pool(cfg)
+    items = pool(cfg, clf.constitution)
     console.print(f"[bold]distill[/]: {len(items)} prompts from {', '.join(d.prompts)}; constitution "
                   f"'{clf.constitution.name}' ({len(clf.constitution.restricting)} restricting principles) decides")
     decisions = clf.decide([p.prompt for _, p in items])
@@ -170,7 +189,8 @@ def main(cfg: RunConfig) -> dict:
                 store.append(record(i, cands, classes, max(ok, key=lambda j: len(cands[j])) if ok else None))
     records = list(store)
     kept = [r for r in records if r["chosen"] is not None]
-    file_says = [src in RESTRICTED_FILES for src, _ in items]
+    file_says = [src in RESTRICTED_FILES or (src == CONSTITUTION_SOURCE and p.category == "restricted")
+                 for src, p in items]
     result = {
         "constitution": f"{clf.constitution.name} ({clf.constitution.fingerprint})",
         "pool prompts": len(items), "declined by the constitution": sum(x.restricted for x in decisions),
