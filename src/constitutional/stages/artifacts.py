@@ -202,6 +202,9 @@ def load_labels(run: RunDir) -> list[dict]:
 
 
 # -- before any stage runs ------------------------------------------------------------------------
+CONSTITUTION_SOURCE = "constitution"  # a distill.prompts entry: the run's constitution's own example requests
+
+
 def _source_fields(section: str, values: dict) -> Iterator[tuple[str, str]]:
     """(dotted field, value) of every setting that names a prompt set, few-shot file or template file."""
     for key, value in values.items():
@@ -240,10 +243,14 @@ def preflight(cfg: RunConfig, stages: Iterable[str]) -> None:
     for stage in stages:
         for section in SECTIONS.get(stage, (stage,)):
             for field, value in _source_fields(section, dumped.get(section) or {}):
+                if field == "distill.prompts" and value == CONSTITUTION_SOURCE:
+                    continue
                 if value not in packaged and not Path(value).exists():
                     raise ConstitutionalError(f"'{value}' is neither a packaged set nor a file that exists",
                                               field=field,
-                                              hint=f"packaged sets: {', '.join(PACKAGED)}; or give a path")
+                                              hint=f"packaged sets: {', '.join(PACKAGED)}; or give a path"
+                                              + ("; or `constitution` (its own examples)" if field == "distill.prompts"
+                                                 else ""))
         if stage in READS_CONSTITUTION:
             load_constitution(cfg.constitution_for(stage))
     if "feedback" in stages:

@@ -60,10 +60,9 @@ from constitutional.models import SamplingParams
 from constitutional.models.cached import cached_model
 from constitutional.prompts import PromptRecord, load_prompts
 from constitutional.refusal import default_classifier
-from constitutional.stages.artifacts import begin_stage, distill_store
+from constitutional.stages.artifacts import CONSTITUTION_SOURCE, begin_stage, distill_store
 
 RESTRICTED_FILES = ("redteam", "heldout_harmful")  # packaged files of requests to decline: measurement only
-CONSTITUTION_SOURCE = "constitution"  # a distill.prompts entry: the run's constitution's own example requests
 _FINISHED = re.compile(r"""[.!?:][)"'\]]*\s*$|```\s*$""")  # ends a sentence, a list's lead-in or a code block
 _BOUNDARY = re.compile(r"""(?<![0-9])[.!?][)"'\]]*(?=\s)|\n""")  # not after a digit: "3. " numbers a list
 KEEP_AT_LEAST = 0.5  # trim only where the full sentences hold at least half the answer; else keep it whole
