@@ -9,8 +9,8 @@ helpful samples are the base model's own answers to the helpful prompt set's
 distilled data answers helpful prompts itself, so the default ratio is 0.
 
 Examples are TRL conversational prompt/completion pairs, so the loss covers
-only the assistant's answer. Training is TRL's ``SFTTrainer`` (with the compact LM head on
-CPUs: ``constitutional.train.lm_head``); with
+only the assistant's answer. Training is TRL's ``SFTTrainer`` (with the
+compact LM head on CPUs: ``constitutional.train.lm_head``); with
 ``lora: true`` the adapters are merged before saving, so the checkpoint in
 ``<run>/sft/model`` is a plain safetensors model usable as ``hf:<path>``.
 A killed run resumes from the newest checkpoint in ``<run>/sft/checkpoints``.

@@ -14,8 +14,8 @@ its matrix products need about 7 %.
 such a device, with one projection of the labeled positions, a log-softmax
 and a gather. It returns the same fields (``log_probs`` with their gradient;
 the entropy, top-1 test, mean logit and ``log(sum p^2)`` without one, which
-TRL's trainers only log) with the same
-zeros on ignored positions, so TRL's losses and metrics read it unchanged.
+TRL's trainers only log) with the same zeros on ignored positions, so TRL's
+losses and metrics read it unchanged.
 The full ``[labeled tokens, vocabulary]`` logits are built in fp32, which is
 what a CPU batch of a few hundred completion tokens affords.
 
