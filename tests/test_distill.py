@@ -111,6 +111,16 @@ def test_select_trains_only_clear_cases_in_turn_across_principles_at_the_share()
     assert [ds[i].principle for i in refuse] == ["a", "b", "a"]  # in turn, so "b" is not crowded out
 
 
+def test_boundary_share_answers_the_look_alikes_nearest_the_line_first():
+    from constitutional.decision import Decision
+
+    ds = [Decision(False, None, p) for p in (0.1, 0.4, 0.2, 0.3, 0.05, 0.44)] + [Decision(True, "a", 0.9)]
+    _, plain = distill.select(ds, limit=4, refusal_share=0, refuse_above=0.6, answer_below=0.45)
+    assert plain == [0, 1, 2, 3]  # pool order
+    _, near = distill.select(ds, limit=4, refusal_share=0, refuse_above=0.6, answer_below=0.45, boundary_share=0.5)
+    assert near == [5, 1, 0, 2]  # the two nearest the threshold, then pool order without repeats
+
+
 @pytest.mark.parametrize("text, trimmed", [
     ("First, preheat the oven to 200 degrees and grease the tin. Then mix the",
      "First, preheat the oven to 200 degrees and grease the tin."),

@@ -74,6 +74,9 @@ class DistillConfig(Section):
                                 "teaches over-refusal)")
     answer_below: float = Field(0.45, gt=0, lt=1, description="an answer target only where it is below this (a "
                                 "restricted request answered would teach compliance); prompts in between are left out")
+    boundary_share: float = Field(0.0, ge=0, le=1, description="this share of the answer targets are the permitted "
+                                  "prompts nearest the decision boundary (highest classifier score below answer_below: "
+                                  "look-alikes answered), the rest in the pool's seeded order")
     refusal_openers: list[str] = Field(
         ["I can't help with that, because it could", "I won't help with this, because it could",
          "I'm not able to help with that, because it could"], min_length=1,

@@ -103,11 +103,12 @@ def pool(cfg: RunConfig, constitution: Constitution) -> list[tuple[str, PromptRe
 
 
 def select(decisions: list, limit: int, refusal_share: float, refuse_above: float,
-           answer_below: float) -> tuple[list[int], list[int]]:
+           answer_below: float, boundary_share: float = 0.0) -> tuple[list[int], list[int]]:
     """Indices of the prompts to decline and to answer. Only clear cases become targets: a refusal where the
     constitution's classifier is at least ``refuse_above`` sure, an answer where it is below ``answer_below``.
     At most ``refusal_share * limit`` are declined, taken in turn from each principle that applies (so no
-    principle crowds out the others); the rest are answered."""
+    principle crowds out the others); the rest are answered, ``boundary_share`` of them the permitted prompts
+    the classifier scores highest (the look-alikes a refusal reflex would catch), then in pool order."""
     by_principle: dict[str, list[int]] = defaultdict(list)
     permitted = []
     for i, d in enumerate(decisions):
@@ -122,7 +123,10 @@ def select(decisions: list, limit: int, refusal_share: float, refuse_above: floa
     refuse: list[int] = []
     while len(refuse) < quota:
         refuse += [q.pop(0) for q in queues if q][: quota - len(refuse)]
-    return refuse, permitted[: limit - len(refuse)]
+    n = limit - len(refuse)
+    near = sorted(permitted, key=lambda i: -decisions[i].p_restricted)[: round(boundary_share * n)]
+    taken = set(near)
+    return refuse, (near + [i for i in permitted if i not in taken])[:n]
 
 
 def refusal_text(principle, opener: str, alternative: str) -> str:
@@ -149,7 +153,7 @@ def main(cfg: RunConfig) -> dict:
     report = check(clf, cfg.decision.restricted_sets, cfg.decision.permitted_sets)
     (out / "decision_check.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     table(f"decision check: {report['classifier']} (held-out labeled prompts)", COLUMNS, check_rows(report))
-    refuse, answer = select(decisions, d.limit, d.refusal_share, d.refuse_above, d.answer_below)
+    refuse, answer = select(decisions, d.limit, d.refusal_share, d.refuse_above, d.answer_below, d.boundary_share)
     store = distill_store(run)
     have = store.ids()
     run.mark("distill", "running")
