@@ -105,7 +105,8 @@ def test_select_trains_only_clear_cases_in_turn_across_principles_at_the_share()
 
     ds = ([Decision(True, "a", 0.9)] * 6 + [Decision(True, "b", 0.7)] * 2 + [Decision(True, "a", 0.55)]
           + [Decision(False, None, 0.48)] + [Decision(False, None, 0.1)] * 10)
-    refuse, answer = distill.select(ds, limit=20, refusal_share=0.25, refuse_above=0.6, answer_below=0.45)
+    refuse, answer = distill.select(ds, limit=20, refusal_share=0.25, refuse_above=0.6, answer_below=0.45,
+                                    boundary_share=0)
     assert answer == list(range(10, 20))  # 0.55 and 0.48 are neither: too unsure to train on
     assert len(refuse) == 3  # a quarter of the targets: 0.25 / 0.75 of the 10 answers, not of the limit
     assert [ds[i].principle for i in refuse] == ["a", "b", "a"]  # in turn, so "b" is not crowded out
@@ -115,7 +116,7 @@ def test_boundary_share_answers_the_look_alikes_nearest_the_line_first():
     from constitutional.decision import Decision
 
     ds = [Decision(False, None, p) for p in (0.1, 0.4, 0.2, 0.3, 0.05, 0.44)] + [Decision(True, "a", 0.9)]
-    _, plain = distill.select(ds, limit=4, refusal_share=0, refuse_above=0.6, answer_below=0.45)
+    _, plain = distill.select(ds, limit=4, refusal_share=0, refuse_above=0.6, answer_below=0.45, boundary_share=0)
     assert plain == [0, 1, 2, 3]  # pool order
     _, near = distill.select(ds, limit=4, refusal_share=0, refuse_above=0.6, answer_below=0.45, boundary_share=0.5)
     assert near == [5, 1, 0, 2]  # the two nearest the threshold, then pool order without repeats

@@ -103,7 +103,7 @@ def pool(cfg: RunConfig, constitution: Constitution) -> list[tuple[str, PromptRe
 
 
 def select(decisions: list, limit: int, refusal_share: float, refuse_above: float,
-           answer_below: float, boundary_share: float = 0.0) -> tuple[list[int], list[int]]:
+           answer_below: float, boundary_share: float) -> tuple[list[int], list[int]]:
     """Indices of the prompts to decline and to answer. Only clear cases become targets: a refusal where the
     constitution's classifier is at least ``refuse_above`` sure, an answer where it is below ``answer_below``.
     At most ``refusal_share * limit`` are declined, taken in turn from each principle that applies (so no
